@@ -1,0 +1,115 @@
+"""LRController: a small recurrent cell that turns features into a bounded log-multiplier.
+
+The controller is a feedback loop: each call it reads the features of every
+parameter group (groups are the batch dimension; weights are shared, hidden
+states are not) and nudges each group's log-multiplier by at most
+``max_log_step``, keeping it within ``[-max_log_mult, max_log_mult]``:
+
+    delta    = max_log_step * tanh(head(cell(features, hidden)))
+    log_mult = clamp(log_mult + delta, -max_log_mult, max_log_mult)
+    lr       = base_lr * exp(log_mult)
+
+So one call changes the LR by a factor of at most ``exp(max_log_step)``
+(default 1.105x) and the LR stays within ``base_lr * exp(±max_log_mult)``
+(default 0.01x .. 100x). The head is zero-initialised: an untrained controller
+outputs ``delta == 0`` exactly, the multiplier stays exactly 1.0, and the
+wrapped optimizer's trajectory is bit-identical to the bare one.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from . import features as F
+
+CELLS = ("gru", "lstm")
+
+
+class LRController(nn.Module):
+    """GRU/LSTM cell plus a zero-initialised linear head.
+
+    Args:
+        hidden_size: width of the recurrent state.
+        cell: ``"gru"`` or ``"lstm"``.
+        max_log_step: largest change of the log-multiplier per call.
+        max_log_mult: bound on the absolute log-multiplier.
+        num_features: input width; must equal the feature spec's length.
+    """
+
+    def __init__(
+        self,
+        hidden_size: int = 32,
+        cell: str = "gru",
+        max_log_step: float = 0.1,
+        max_log_mult: float = math.log(100.0),
+        num_features: int | None = None,
+    ):
+        super().__init__()
+        num_features = F.num_features() if num_features is None else num_features
+        if cell not in CELLS:
+            raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
+        if not (isinstance(hidden_size, int) and hidden_size > 0):
+            raise ValueError(f"hidden_size must be a positive int, got {hidden_size!r}")
+        if not (0 < max_log_step <= max_log_mult):
+            raise ValueError(
+                f"need 0 < max_log_step <= max_log_mult, got max_log_step={max_log_step}, "
+                f"max_log_mult={max_log_mult}"
+            )
+        self.config = {
+            "hidden_size": hidden_size,
+            "cell": cell,
+            "max_log_step": float(max_log_step),
+            "max_log_mult": float(max_log_mult),
+            "num_features": num_features,
+        }
+        cell_cls = nn.GRUCell if cell == "gru" else nn.LSTMCell
+        self.cell = cell_cls(num_features, hidden_size)
+        self.head = nn.Linear(hidden_size, 1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    @property
+    def hidden_size(self) -> int:
+        return self.config["hidden_size"]
+
+    def init_state(self, num_groups: int, *, device=None, dtype=torch.float32) -> dict[str, Tensor]:
+        """Fresh recurrent state for ``num_groups`` groups: hidden (and cell) state, log-multiplier."""
+        z = torch.zeros(num_groups, self.hidden_size, device=device, dtype=dtype)
+        state = {"h": z, "log_mult": torch.zeros(num_groups, device=device, dtype=dtype)}
+        if self.config["cell"] == "lstm":
+            state["c"] = z.clone()
+        return state
+
+    def forward(self, features: Tensor, state: dict[str, Tensor], ok: Tensor | None = None) -> dict[str, Tensor]:
+        """One control step: ``features [G, F]`` -> new state (``log_mult [G]`` inside).
+
+        Groups where ``ok`` is false keep their previous state, so a NaN step
+        neither moves the multiplier nor poisons the hidden state.
+        """
+        x = features.to(self.head.weight.dtype)
+        if self.config["cell"] == "lstm":
+            h, c = self.cell(x, (state["h"], state["c"]))
+        else:
+            h, c = self.cell(x, state["h"]), None
+        delta = self.config["max_log_step"] * torch.tanh(self.head(h).squeeze(-1))
+        bound = self.config["max_log_mult"]
+        log_mult = torch.clamp(state["log_mult"] + delta, -bound, bound)
+        new = {"h": h, "log_mult": log_mult}
+        if c is not None:
+            new["c"] = c
+        if ok is not None:
+            ok_col = ok.unsqueeze(-1)
+            new = {k: torch.where(ok_col if v.dim() == 2 else ok, v, state[k]) for k, v in new.items()}
+        return new
+
+    def extend_state(self, state: dict[str, Tensor], num_new: int) -> dict[str, Tensor]:
+        """Append fresh state for groups added later (``add_param_group``)."""
+        ref = state["log_mult"]
+        fresh = self.init_state(num_new, device=ref.device, dtype=ref.dtype)
+        return {k: torch.cat([v, fresh[k]]) for k, v in state.items()}
+
+    def is_identity(self) -> bool:
+        """True when the head is all zeros: the multiplier can never leave 1.0."""
+        return bool((self.head.weight == 0).all() and (self.head.bias == 0).all())

@@ -1,0 +1,419 @@
+"""LROptimizerWrapper: lropt inside a user's training loop.
+
+Each ``step(loss=...)``: the gradient norm of every group and the loss go
+through :mod:`lropt.features`; the controller turns them into a multiplier per
+group; the base optimizer steps with ``lr = base_lr * multiplier``. The wrapper
+*is* a ``torch.optim.Optimizer`` whose ``param_groups``, ``state`` and
+``defaults`` are the base optimizer's own objects, so GradScaler, LR
+schedulers, HF Trainer, Lightning and accelerate accept it.
+
+Base LR: ``group["lr"]`` always holds the *base* LR; the multiplier is applied
+only for the duration of the base optimizer's ``step()`` (in place when the LR
+is a tensor) and undone right after. So a torch LR scheduler, a warmup, or a
+user writing ``group["lr"]`` sets the base LR and lropt multiplies on top,
+whether the scheduler is chainable or closed-form. ``get_last_lr()`` returns
+the effective LR ``base_lr * multiplier``.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import warnings
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from . import features as F
+from .controller import LRController
+from .controller_file import resolve_controller
+from .lr_facade import ControllerScheduler
+
+
+def _check_positive_lr(group: dict, index: int) -> None:
+    lr = group.get("lr")
+    if lr is None:
+        raise ValueError(f"param_groups[{index}] has no 'lr'")
+    value = float(lr) if isinstance(lr, Tensor) else lr
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise ValueError(f"param_groups[{index}]['lr'] must be a finite positive number, got {lr!r}")
+
+
+def _group_norm(tensors: list[Tensor], device) -> Tensor:
+    """L2 norm of a list of tensors (foreach; a 0-d float32 tensor on ``device``)."""
+    if not tensors:
+        return torch.zeros((), device=device)
+    norms = torch._foreach_norm(tensors)
+    return torch.linalg.vector_norm(torch.stack([n.to(device, torch.float32) for n in norms]))
+
+
+class LROptimizerWrapper(torch.optim.Optimizer):
+    """Wrap any ``torch.optim.Optimizer`` so that a learned controller sets its LR.
+
+    Args:
+        optimizer: the base optimizer (its LRs are the base LRs).
+        controller: ``"default"`` (shipped), another shipped name, a path to a
+            controller file, an :class:`LRController`, or ``None`` (identity:
+            the wrapper only observes and logs).
+        total_steps: planned number of steps; enables the progress feature.
+        every: call the controller every ``every`` steps (the multiplier is
+            held in between; features are folded in on controller steps only).
+        log_dir: write TensorBoard scalars there (see :mod:`lropt.logging`).
+        log_every: log every this many steps (each log reads the device once).
+        skip_nonfinite: skip the base step (and count it) when the loss or a
+            gradient is NaN/inf. This costs one host sync per step, so it is
+            off by default; either way the LR stays finite and the controller
+            state is not touched by a non-finite step.
+    """
+
+    _step_supports_amp_scaling = False  # GradScaler must unscale and check for infs before our step
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        controller: str | LRController | None = "default",
+        *,
+        total_steps: int | None = None,
+        every: int = 1,
+        log_dir=None,
+        log_every: int = 50,
+        skip_nonfinite: bool = False,
+    ):
+        if isinstance(optimizer, LROptimizerWrapper):
+            raise TypeError("optimizer is already an LROptimizerWrapper")
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+        for name, value in (("every", every), ("log_every", log_every)):
+            if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if total_steps is not None and not (isinstance(total_steps, int) and total_steps >= 1):
+            raise ValueError(f"total_steps must be None or an int >= 1, got {total_steps!r}")
+        if not optimizer.param_groups:
+            raise ValueError("optimizer has no parameter groups")
+        for i, g in enumerate(optimizer.param_groups):
+            _check_positive_lr(g, i)
+
+        self.optimizer = optimizer
+        self.controller = resolve_controller(controller)
+        self.total_steps = total_steps
+        self.every = every
+        self.log_every = log_every
+        self.skip_nonfinite = skip_nonfinite
+        self._device = self._find_device()
+        if self.controller is not None:
+            self.controller.to(self._device).eval().requires_grad_(False)
+        self._logger = None
+        if log_dir is not None:
+            from .logging import TBLogger
+
+            self._logger = TBLogger(log_dir)
+        self._ticks = 0          # base steps taken through the wrapper
+        self._skipped = 0        # base steps skipped on non-finite values
+        self._pending_loss: Tensor | None = None
+        self._warned_total = False
+        self._last_features: Tensor | None = None
+        self._init_group_state(len(optimizer.param_groups))
+
+    # ----------------------------------------------------------------- passthrough
+    @property
+    def param_groups(self):
+        return self.optimizer.param_groups
+
+    @param_groups.setter
+    def param_groups(self, value):
+        self.optimizer.param_groups = value
+
+    @property
+    def state(self):
+        return self.optimizer.state
+
+    @state.setter
+    def state(self, value):
+        self.optimizer.state = value
+
+    @property
+    def defaults(self):
+        return self.optimizer.defaults
+
+    @defaults.setter
+    def defaults(self, value):
+        self.optimizer.defaults = value
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.optimizer.zero_grad(set_to_none=set_to_none)
+
+    def register_step_pre_hook(self, hook):
+        return self.optimizer.register_step_pre_hook(hook)
+
+    def register_step_post_hook(self, hook):
+        return self.optimizer.register_step_post_hook(hook)
+
+    def register_state_dict_pre_hook(self, hook, prepend: bool = False):
+        return self.optimizer.register_state_dict_pre_hook(hook, prepend=prepend)
+
+    def register_state_dict_post_hook(self, hook, prepend: bool = False):
+        return self.optimizer.register_state_dict_post_hook(hook, prepend=prepend)
+
+    def register_load_state_dict_pre_hook(self, hook, prepend: bool = False):
+        return self.optimizer.register_load_state_dict_pre_hook(hook, prepend=prepend)
+
+    def register_load_state_dict_post_hook(self, hook, prepend: bool = False):
+        return self.optimizer.register_load_state_dict_post_hook(hook, prepend=prepend)
+
+    def __getstate__(self):
+        return self.__dict__
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
+    def __repr__(self) -> str:
+        ctrl = "None" if self.controller is None else f"LRController({self.controller.config})"
+        return f"LROptimizerWrapper(controller={ctrl}, every={self.every},\n  {self.optimizer!r})"
+
+    # ----------------------------------------------------------------- group state
+    def _find_device(self) -> torch.device:
+        for g in self.optimizer.param_groups:
+            for p in g["params"]:
+                return p.device
+        return torch.device("cpu")
+
+    def _init_group_state(self, n: int) -> None:
+        self._host_mults = [1.0] * n
+        self._feat = F.init(n, device=self._device)
+        self._update_ratio = torch.zeros(n, device=self._device)
+        self._ctrl_state = self.controller.init_state(n, device=self._device) if self.controller else None
+
+    def add_param_group(self, param_group: dict) -> None:
+        self.optimizer.add_param_group(param_group)
+        i = len(self.optimizer.param_groups) - 1
+        _check_positive_lr(self.optimizer.param_groups[i], i)
+        self._host_mults.append(1.0)
+        self._feat = F.extend(self._feat, 1)
+        self._update_ratio = torch.cat([self._update_ratio, torch.zeros(1, device=self._device)])
+        if self.controller is not None:
+            self._ctrl_state = self.controller.extend_state(self._ctrl_state, 1)
+
+    @property
+    def base_lrs(self) -> list[float]:
+        """The base LR of each group (``group["lr"]``: what schedulers and users set)."""
+        return [float(g["lr"]) for g in self.param_groups]
+
+    def multipliers(self) -> Tensor:
+        """Current multiplier per group (a device tensor; ones without a controller)."""
+        if self._ctrl_state is None:
+            return torch.ones(len(self.param_groups), device=self._device)
+        return torch.exp(self._ctrl_state["log_mult"])
+
+    def get_last_lr(self) -> list[float]:
+        """The effective LR of each group: base LR times the current multiplier."""
+        mults = self.multipliers().tolist()
+        return [float(g["lr"]) * m for g, m in zip(self.param_groups, mults)]
+
+    def as_scheduler(self) -> ControllerScheduler:
+        """An ``LRScheduler`` facade for frameworks that want one; its ``step()`` changes nothing."""
+        return ControllerScheduler(self)
+
+    # ----------------------------------------------------------------- observing
+    @staticmethod
+    def _as_scalar(value, name: str) -> Tensor | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (Tensor, int, float)):
+            raise TypeError(f"{name} must be a scalar tensor or a number, got {type(value).__name__}")
+        if isinstance(value, Tensor):
+            if value.numel() != 1:
+                raise TypeError(f"{name} must be a scalar (one element), got a tensor of shape {tuple(value.shape)}")
+            return value.detach().reshape(())
+        return torch.tensor(float(value))
+
+    def observe(self, *, val_loss=None, loss=None) -> None:
+        """Feed signals outside ``step``: a validation loss, or the training loss
+        for frameworks that call ``step()`` without one (used at the next step)."""
+        val = self._as_scalar(val_loss, "val_loss")
+        if val is not None:
+            self._feat = F.observe_val(self._feat, val.to(self._device))
+        tr = self._as_scalar(loss, "loss")
+        if tr is not None:
+            self._pending_loss = tr
+
+    # ----------------------------------------------------------------- stepping
+    def step(self, closure: Callable[[], Tensor] | None = None, *, loss=None):
+        """Observe, set each group's LR, step the base optimizer.
+
+        ``loss`` (keyword-only) is this step's training loss; with a closure,
+        the closure's return value is used when ``loss`` is not given.
+        """
+        result = None
+        if closure is not None:
+            with torch.enable_grad():
+                result = closure()
+            if loss is None:
+                loss = result
+        loss_t = self._as_scalar(loss, "loss")
+        if loss_t is None:
+            loss_t, self._pending_loss = self._pending_loss, None
+        else:
+            self._pending_loss = None
+
+        with torch.no_grad():
+            if self.controller is not None and self._ticks % self.every == 0:
+                self._control(loss_t)
+            if self.skip_nonfinite and not self._all_finite(loss_t):
+                self._skipped += 1
+                self._ticks += 1
+                self._maybe_log()
+                return result
+            track_update = self.controller is not None and (self._ticks + 1) % self.every == 0
+            snapshot = self._snapshot() if track_update else None
+            with self._multiplied_lrs():
+                base_result = self._base_step(closure)
+            if snapshot is not None:
+                self._measure_update(snapshot)
+        self._ticks += 1
+        self._maybe_log()
+        return result if closure is not None else base_result
+
+    def _base_step(self, closure):
+        if isinstance(self.optimizer, torch.optim.LBFGS):
+            with torch.enable_grad():
+                return self.optimizer.step(closure)
+        return self.optimizer.step()
+
+    def _grads(self, group) -> list[Tensor]:
+        return [p.grad for p in group["params"] if p.grad is not None]
+
+    def _all_finite(self, loss_t: Tensor | None) -> bool:
+        vals = [torch.isfinite(loss_t).all()] if loss_t is not None else []
+        for g in self.param_groups:
+            grads = self._grads(g)
+            if grads:
+                vals.append(torch.isfinite(_group_norm(grads, self._device)))
+        return bool(torch.stack(vals).all()) if vals else True
+
+    def _progress(self) -> Tensor | None:
+        if self.total_steps is None:
+            return None
+        if self._ticks >= self.total_steps and not self._warned_total:
+            warnings.warn(
+                f"lropt: step {self._ticks} reached total_steps={self.total_steps}; "
+                "the progress feature stays at 1.0 (pass a larger total_steps)",
+                stacklevel=4,
+            )
+            self._warned_total = True
+        return torch.full((), min(self._ticks / self.total_steps, 1.0), device=self._device)
+
+    def _control(self, loss_t: Tensor | None) -> None:
+        grad_norm = torch.stack([_group_norm(self._grads(g), self._device) for g in self.param_groups])
+        feats, self._feat, ok = F.update(
+            self._feat,
+            loss=None if loss_t is None else loss_t.to(self._device),
+            grad_norm=grad_norm,
+            update_ratio=self._update_ratio,
+            log_mult=self._ctrl_state["log_mult"],
+            progress=self._progress(),
+        )
+        self._ctrl_state = self.controller(feats, self._ctrl_state, ok)
+        self._last_features = feats
+        if any(not isinstance(g["lr"], Tensor) for g in self.param_groups):
+            self._host_mults = self.multipliers().tolist()  # one transfer per controller call
+
+    @contextlib.contextmanager
+    def _multiplied_lrs(self):
+        """Set ``lr = base * multiplier`` in every group for the base step, then restore the base."""
+        if self.controller is None:
+            yield
+            return
+        mults, saved = None, []
+        for i, g in enumerate(self.param_groups):
+            lr = g["lr"]
+            saved.append(lr.clone() if isinstance(lr, Tensor) else lr)
+            if isinstance(lr, Tensor):
+                mults = self.multipliers() if mults is None else mults
+                lr.mul_(mults[i].to(lr.device, lr.dtype))
+            else:
+                g["lr"] = lr * self._host_mults[i]
+        try:
+            yield
+        finally:
+            for g, base in zip(self.param_groups, saved):
+                if isinstance(base, Tensor):
+                    g["lr"].copy_(base)
+                else:
+                    g["lr"] = base
+
+    def _snapshot(self) -> list[list[Tensor]]:
+        return [[p.detach().clone() for p in g["params"] if p.grad is not None] for g in self.param_groups]
+
+    def _measure_update(self, snapshot: list[list[Tensor]]) -> None:
+        ratios = []
+        for g, before in zip(self.param_groups, snapshot):
+            params = [p.detach() for p in g["params"] if p.grad is not None]
+            if not params:
+                ratios.append(torch.zeros((), device=self._device))
+                continue
+            diffs = torch._foreach_sub(params, before)
+            ratios.append(_group_norm(diffs, self._device) / (_group_norm(params, self._device) + 1e-12))
+        self._update_ratio = torch.nan_to_num(torch.stack(ratios), nan=0.0, posinf=1e6)
+
+    # ----------------------------------------------------------------- logging
+    def _maybe_log(self) -> None:
+        if self._logger is None or self._ticks % self.log_every != 0:
+            return
+        lrs = self.get_last_lr()
+        mults = feats = None
+        if self.controller is not None:
+            mults = self.multipliers().tolist()
+            if self._last_features is not None:
+                feats = dict(zip(F.FEATURE_NAMES, self._last_features[0].tolist()))
+        self._logger.log(self._ticks, lrs, mults, feats, skipped=self._skipped)
+
+    def close(self) -> None:
+        """Flush and close the TensorBoard writer, if any."""
+        if self._logger is not None:
+            self._logger.close()
+
+    # ----------------------------------------------------------------- state
+    def state_dict(self) -> dict:
+        """The base optimizer's state dict plus an ``"lropt"`` entry with everything
+        needed to continue the same LR trajectory."""
+        sd = self.optimizer.state_dict()
+        sd["lropt"] = {
+            "version": 1,
+            "ticks": self._ticks,
+            "skipped": self._skipped,
+            "num_groups": len(self.param_groups),
+            "features": {k: v.clone() for k, v in self._feat.items()},
+            "update_ratio": self._update_ratio.clone(),
+            "pending_loss": self._pending_loss,
+            "controller_state": None if self._ctrl_state is None else {k: v.clone() for k, v in self._ctrl_state.items()},
+            "controller": None if self.controller is None else {
+                "config": dict(self.controller.config),
+                "weights": {k: v.clone() for k, v in self.controller.state_dict().items()},
+            },
+        }
+        return sd
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        state_dict = dict(state_dict)
+        ours = state_dict.pop("lropt", None)
+        self.optimizer.load_state_dict(state_dict)
+        if ours is None:  # a plain optimizer state dict: keep fresh lropt state
+            self._init_group_state(len(self.param_groups))
+            return
+        if ours["num_groups"] != len(self.param_groups):
+            raise ValueError(
+                f"state dict has {ours['num_groups']} parameter groups, optimizer has {len(self.param_groups)}"
+            )
+        if (ours["controller"] is None) != (self.controller is None):
+            raise ValueError("state dict and wrapper disagree on whether a controller is used")
+        dev = self._device
+        self._ticks = ours["ticks"]
+        self._skipped = ours.get("skipped", 0)
+        self._feat = {k: v.to(dev) for k, v in ours["features"].items()}
+        self._update_ratio = ours["update_ratio"].to(dev)
+        pending = ours.get("pending_loss")
+        self._pending_loss = None if pending is None else pending.to(dev)
+        if self.controller is not None:
+            self.controller.load_state_dict(ours["controller"]["weights"])
+            self._ctrl_state = {k: v.to(dev) for k, v in ours["controller_state"].items()}
+            self._host_mults = self.multipliers().tolist()

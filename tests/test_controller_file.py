@@ -1,0 +1,93 @@
+"""Controller files: round trip, shipped names, and refusal of bad files with the reason."""
+import pytest
+import torch
+
+import lropt
+from lropt import LRController, load_controller, save_controller
+from lropt import controller_file as cf
+from conftest import active_controller
+
+
+def test_round_trip(tmp_path):
+    ctrl = active_controller(hidden_size=16, cell="lstm")
+    path = save_controller(ctrl, tmp_path / "c.pt", metadata={"recipe": "x"})
+    back = load_controller(path)
+    assert back.config == ctrl.config
+    assert back.metadata == {"recipe": "x"}
+    for (k, a), (_, b) in zip(ctrl.state_dict().items(), back.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
+def test_shipped_controllers_load():
+    shipped = lropt.shipped_controllers()
+    assert {"default", "identity"} <= set(shipped)
+    for name, path in shipped.items():
+        ctrl = load_controller(path)
+        assert isinstance(ctrl, LRController), name
+    assert load_controller(shipped["identity"]).is_identity()
+
+
+def _payload(**changes):
+    p = {
+        "format": cf.FORMAT,
+        "format_version": cf.FORMAT_VERSION,
+        "feature_spec": lropt.features.feature_spec(),
+        "config": dict(LRController().config),
+        "state_dict": LRController().state_dict(),
+        "metadata": {},
+    }
+    p.update(changes)
+    return p
+
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (None, "no such file"),
+        (b"not a torch file at all", "not a readable torch file"),
+        ({"hello": 1}, "not an lropt controller file"),
+        (_payload(format_version=99), "newer lropt"),
+        (_payload(format_version=0), "invalid format_version"),
+        (_payload(feature_spec={"version": 0, "names": ["loss"]}), "feature spec"),
+        (_payload(config=dict(LRController().config, hidden_size=8)), "weights do not match"),
+    ],
+)
+def test_bad_files_are_refused_with_reason(tmp_path, content, reason):
+    path = tmp_path / "bad.pt"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        torch.save(content, path)
+    with pytest.raises(ValueError, match=reason) as info:
+        load_controller(path)
+    assert str(path) in str(info.value)
+
+
+def test_truncated_file_is_refused(tmp_path):
+    good = save_controller(LRController(), tmp_path / "c.pt")
+    data = good.read_bytes()
+    good.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="corrupt or truncated"):
+        load_controller(good)
+
+
+def test_save_is_atomic_and_leaves_no_temp(tmp_path):
+    save_controller(LRController(), tmp_path / "c.pt")
+    save_controller(active_controller(), tmp_path / "c.pt")
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+
+
+def test_wrapper_accepts_a_path(tmp_path):
+    path = save_controller(active_controller(), tmp_path / "c.pt")
+    model = torch.nn.Linear(3, 1)
+    opt = lropt.LROptimizerWrapper(torch.optim.SGD(model.parameters(), lr=0.1), controller=str(path))
+    assert not opt.controller.is_identity()
+    with pytest.raises(ValueError, match="no such file"):
+        lropt.LROptimizerWrapper(torch.optim.SGD(model.parameters(), lr=0.1), controller=tmp_path / "missing.pt")
+
+
+def test_controller_validates_config():
+    with pytest.raises(ValueError, match="cell"):
+        LRController(cell="rnn")
+    with pytest.raises(ValueError, match="max_log_step"):
+        LRController(max_log_step=0)

@@ -1,0 +1,89 @@
+"""features.py: finite and bounded for any input, NaN never enters the state, vmap-able."""
+import math
+
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lropt import features as F
+
+any_float = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True, width=32),
+    st.sampled_from([0.0, -0.0, 1e-38, 1e38, -1.0]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    losses=st.lists(st.one_of(any_float, st.none()), min_size=1, max_size=8),
+    grads=st.lists(st.tuples(any_float, any_float), min_size=1, max_size=8),
+    ratio=st.tuples(any_float, any_float),
+    log_mult=st.tuples(any_float, any_float),
+    val=st.lists(any_float, max_size=3),
+    progress=st.one_of(st.none(), any_float),
+)
+def test_features_always_finite_and_bounded(losses, grads, ratio, log_mult, val, progress):
+    state = F.init(2)
+    for v in val:
+        state = F.observe_val(state, torch.tensor(v))
+    for loss, grad in zip(losses, grads):
+        feats, state, ok = F.update(
+            state,
+            loss=None if loss is None else torch.tensor(loss),
+            grad_norm=torch.tensor(grad),
+            update_ratio=torch.tensor(ratio),
+            log_mult=torch.tensor(log_mult),
+            progress=None if progress is None else torch.tensor(progress),
+        )
+        assert feats.shape == (2, F.num_features())
+        assert torch.isfinite(feats).all()
+        assert feats.abs().max() <= 2.0
+        for k, v in state.items():
+            assert torch.isfinite(v).all(), k
+
+
+def test_nonfinite_step_leaves_state_untouched():
+    state = F.init(1)
+    _, state, _ = F.update(state, loss=torch.tensor(2.0), grad_norm=torch.tensor([1.0]),
+                           update_ratio=torch.zeros(1), log_mult=torch.zeros(1))
+    for bad_loss, bad_grad in [(float("nan"), 1.0), (1.0, float("inf"))]:
+        _, new, ok = F.update(state, loss=torch.tensor(bad_loss), grad_norm=torch.tensor([bad_grad]),
+                              update_ratio=torch.zeros(1), log_mult=torch.zeros(1))
+        assert not ok.any()
+        for k in state:
+            assert torch.equal(new[k], state[k])
+
+
+def test_feature_values_follow_their_definitions():
+    state = F.init(1)
+    feats = None
+    for loss in [4.0, 2.0, 1.0]:
+        feats, state, ok = F.update(state, loss=torch.tensor(loss), grad_norm=torch.tensor([1.0]),
+                                    update_ratio=torch.tensor([1e-3]), log_mult=torch.tensor([0.5]),
+                                    progress=torch.tensor(0.25))
+    named = dict(zip(F.FEATURE_NAMES, feats[0].tolist()))
+    assert named["loss_vs_start"] < 0 and math.isclose(named["loss_vs_start"], math.log(1 / 4) / 3, rel_tol=1e-5)
+    assert named["loss_trend"] < 0            # falling loss
+    assert named["progress"] == 0.25 and named["has_progress"] == 1.0
+    assert abs(named["update_ratio"]) < 1e-6  # centred at 1e-3
+    assert math.isclose(named["log_mult"], 0.1, rel_tol=1e-6)
+    assert named["grad_vs_slow"] == 0.0
+
+
+def test_vmap_matches_loop():
+    def one(loss, grad):
+        feats, _, _ = F.update(F.init(1), loss=loss, grad_norm=grad.reshape(1),
+                               update_ratio=torch.zeros(1), log_mult=torch.zeros(1), progress=torch.tensor(0.5))
+        return feats
+
+    losses, grads = torch.tensor([1.0, 3.0, float("nan")]), torch.tensor([0.5, 2.0, 1.0])
+    batched = torch.func.vmap(one)(losses, grads)
+    looped = torch.stack([one(l, g) for l, g in zip(losses, grads)])
+    torch.testing.assert_close(batched, looped)
+
+
+def test_extend_shares_validation_stats():
+    state = F.observe_val(F.observe_val(F.init(1), torch.tensor(2.0)), torch.tensor(1.0))
+    ext = F.extend(state, 2)
+    assert ext["val_delta"].tolist() == [state["val_delta"][0].item()] * 3
+    assert ext["count"].shape == (3,)

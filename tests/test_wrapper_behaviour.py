@@ -1,0 +1,244 @@
+"""Wrapper behaviour beyond the per-optimizer contract: bad values, AMP, facades, groups, errors."""
+import math
+import warnings
+
+import pytest
+import torch
+
+from lropt import LRController, LROptimizerWrapper
+from conftest import active_controller, loss_at, make_model, two_groups
+
+
+def adamw(model, **kw):
+    return torch.optim.AdamW(two_groups(model), **kw)
+
+
+def train(opt, model, steps, start=0):
+    for step in range(start, start + steps):
+        loss = loss_at(model, step)
+        loss.backward()
+        opt.step(loss=loss)
+        opt.zero_grad()
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_nonfinite_loss_keeps_lr_and_state(model, bad):
+    opt = LROptimizerWrapper(adamw(model), controller=active_controller())
+    train(opt, model, 5)
+    lrs, state = opt.get_last_lr(), {k: v.clone() for k, v in opt._ctrl_state.items()}
+    feats = {k: v.clone() for k, v in opt._feat.items()}
+    loss = loss_at(model, 5)
+    loss.backward()
+    opt.step(loss=torch.tensor(bad))
+    opt.zero_grad()
+    assert opt.get_last_lr() == lrs
+    for k in state:
+        assert torch.equal(opt._ctrl_state[k], state[k])
+    for k in feats:
+        assert torch.equal(opt._feat[k], feats[k])
+    train(opt, model, 5, start=6)
+    assert all(math.isfinite(lr) and lr > 0 for lr in opt.get_last_lr())
+
+
+def test_nonfinite_gradient_only_freezes_that_group(model):
+    opt = LROptimizerWrapper(adamw(model), controller=active_controller(), skip_nonfinite=True)
+    train(opt, model, 3)
+    before = [p.detach().clone() for p in model.parameters()]
+    mult_before = opt.multipliers().clone()
+    loss = loss_at(model, 3)
+    loss.backward()
+    model[0].weight.grad[0, 0] = float("nan")
+    opt.step(loss=loss)
+    opt.zero_grad()
+    mult = opt.multipliers()
+    assert mult[0] == mult_before[0]            # group 0 (NaN grad) untouched
+    assert mult[1] != mult_before[1]            # group 1 still controlled
+    assert opt._skipped == 1                    # base step skipped and counted
+    for a, b in zip(before, model.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_nan_gradient_without_skip_steps_but_lr_stays_finite(model):
+    opt = LROptimizerWrapper(adamw(model), controller=active_controller())
+    loss = loss_at(model, 0)
+    loss.backward()
+    for p in model.parameters():
+        p.grad.fill_(float("inf"))
+    opt.step(loss=loss)
+    assert opt._skipped == 0
+    assert all(math.isfinite(lr) and lr > 0 for lr in opt.get_last_lr())
+
+
+def test_gradscaler_skipped_step_does_not_tick(model):
+    opt = LROptimizerWrapper(adamw(model), controller=active_controller())
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8)
+    for step in range(3):
+        loss = loss_at(model, step)
+        scaler.scale(loss).backward()
+        scaler.step(opt, loss=loss)
+        scaler.update()
+        opt.zero_grad()
+    assert opt._ticks == 3
+    ctrl_state = {k: v.clone() for k, v in opt._ctrl_state.items()}
+    loss = loss_at(model, 3)
+    scaler.scale(loss).backward()
+    model[2].bias.grad.fill_(float("inf"))
+    scaler.step(opt, loss=loss)   # GradScaler sees the inf and skips our step
+    scaler.update()
+    opt.zero_grad()
+    assert opt._ticks == 3
+    for k in ctrl_state:
+        assert torch.equal(opt._ctrl_state[k], ctrl_state[k])
+
+
+def test_gradscaler_unscales_before_our_step(model):
+    """With a fused base optimizer the wrapper must still get unscaled gradients."""
+    ref = make_model()
+    ref.load_state_dict(model.state_dict())
+    opt = LROptimizerWrapper(torch.optim.AdamW(two_groups(model), fused=True), controller=None)
+    ref_opt = torch.optim.AdamW(two_groups(ref), foreach=False)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+    for step in range(4):
+        loss = loss_at(model, step)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        opt.zero_grad()
+        rl = loss_at(ref, step)
+        rl.backward()
+        ref_opt.step()
+        ref_opt.zero_grad()
+    for a, b in zip(model.parameters(), ref.parameters()):
+        torch.testing.assert_close(a, b)
+
+
+def test_scheduler_facade_is_idempotent(model):
+    opt = LROptimizerWrapper(adamw(model), controller=active_controller())
+    sched = opt.as_scheduler()
+    assert isinstance(sched, torch.optim.lr_scheduler.LRScheduler)
+    train(opt, model, 4)
+    lrs = opt.get_last_lr()
+    for _ in range(5):
+        sched.step()
+    assert opt.get_last_lr() == lrs == sched.get_last_lr()
+    assert sched.state_dict()["last_epoch"] == 5
+
+
+def test_torch_scheduler_composes_as_base_lr(model):
+    """A scheduler writing group['lr'] sets the base LR; lropt multiplies on top."""
+    base = adamw(model)
+    opt = LROptimizerWrapper(base, controller=active_controller())
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)
+    for step in range(7):
+        loss = loss_at(model, step)
+        loss.backward()
+        opt.step(loss=loss)
+        opt.zero_grad()
+        sched.step()
+    assert opt.base_lrs == pytest.approx([1e-2 * 0.25, 3e-3 * 0.25])
+    assert opt.get_last_lr() == pytest.approx([b * m for b, m in zip(opt.base_lrs, opt.multipliers().tolist())])
+    assert opt.get_last_lr() != pytest.approx(opt.base_lrs)
+
+
+def test_add_param_group(model):
+    opt = LROptimizerWrapper(torch.optim.AdamW(model[0].parameters(), lr=1e-2), controller=active_controller())
+    train(opt, model, 2)
+    opt.add_param_group({"params": list(model[2].parameters()), "lr": 1e-3})
+    assert len(opt.get_last_lr()) == 2
+    train(opt, model, 4, start=2)
+    assert opt.multipliers().shape == (2,)
+    assert opt._feat["count"].tolist() == [6.0, 4.0]
+    with pytest.raises(ValueError, match="lr"):
+        opt.add_param_group({"params": [torch.nn.Parameter(torch.zeros(2))], "lr": -1.0})
+
+
+def test_every_n_steps_holds_the_multiplier(model):
+    opt = LROptimizerWrapper(adamw(model), controller=active_controller(), every=4)
+    lrs = []
+    for step in range(12):
+        loss = loss_at(model, step)
+        loss.backward()
+        opt.step(loss=loss)
+        opt.zero_grad()
+        lrs.append(opt.get_last_lr())
+    assert lrs[0] == lrs[1] == lrs[2] == lrs[3]
+    assert lrs[4] != lrs[3]
+    assert opt._feat["count"][0] == 3
+
+
+def test_observe_val_feeds_the_feature(model):
+    opt = LROptimizerWrapper(adamw(model), controller=active_controller())
+    opt.observe(val_loss=2.0)
+    opt.observe(val_loss=torch.tensor(1.0))
+    assert opt._feat["val_delta"][0] == pytest.approx(math.log(0.5))
+    opt.observe(val_loss=float("nan"))   # ignored
+    assert opt._feat["val_delta"][0] == pytest.approx(math.log(0.5))
+
+
+def test_observe_loss_for_frameworks_without_loss_kwarg(model):
+    opt = LROptimizerWrapper(adamw(model), controller=active_controller())
+    loss = loss_at(model, 0)
+    loss.backward()
+    opt.observe(loss=loss)
+    opt.step()
+    assert opt._feat["loss_last"][0] == pytest.approx(math.log(loss.item()))
+
+
+def test_total_steps_overrun_warns_once(model):
+    opt = LROptimizerWrapper(adamw(model), controller=active_controller(), total_steps=2)
+    with pytest.warns(UserWarning, match="total_steps=2"):
+        train(opt, model, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        train(opt, model, 2, start=4)
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        ({"controller": "nope"}, ValueError, "available: .*default"),
+        ({"controller": 3}, TypeError, "controller must be"),
+        ({"every": 0}, ValueError, "every"),
+        ({"total_steps": 0}, ValueError, "total_steps"),
+        ({"log_every": -1}, ValueError, "log_every"),
+    ],
+)
+def test_bad_arguments(model, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        LROptimizerWrapper(adamw(model), **kwargs)
+
+
+def test_bad_base_optimizer(model):
+    with pytest.raises(TypeError, match="torch.optim.Optimizer"):
+        LROptimizerWrapper(object())
+    opt = LROptimizerWrapper(adamw(model), controller=None)
+    with pytest.raises(TypeError, match="already"):
+        LROptimizerWrapper(opt)
+    with pytest.raises(ValueError, match=r"param_groups\[0\]\['lr'\]"):
+        LROptimizerWrapper(torch.optim.SGD(model.parameters(), lr=0.0))
+
+
+@pytest.mark.parametrize("bad", ["1.0", [1.0], torch.ones(3), True])
+def test_wrong_loss_type_fails_loudly(model, bad):
+    opt = LROptimizerWrapper(adamw(model), controller=active_controller())
+    loss_at(model, 0).backward()
+    with pytest.raises(TypeError, match="loss"):
+        opt.step(loss=bad)
+
+
+def test_lstm_controller(model):
+    torch.manual_seed(0)
+    ctrl = LRController(cell="lstm")
+    torch.nn.init.normal_(ctrl.head.weight)
+    opt = LROptimizerWrapper(adamw(model), controller=ctrl)
+    train(opt, model, 5)
+    assert "c" in opt._ctrl_state
+    assert opt.get_last_lr() != [1e-2, 3e-3]
+
+
+def test_user_controller_is_not_a_required_grad_leak(model):
+    ctrl = active_controller()
+    opt = LROptimizerWrapper(adamw(model), controller=ctrl)
+    train(opt, model, 3)
+    assert all(not p.requires_grad for p in ctrl.parameters())
+    assert opt._ctrl_state["log_mult"].grad_fn is None
