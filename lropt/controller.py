@@ -27,6 +27,26 @@ from . import features as F
 CELLS = ("gru", "lstm")
 
 
+def _gru_cell(cell: nn.GRUCell, x: Tensor, h: Tensor) -> Tensor:
+    """``nn.GRUCell`` written out in linear ops, so it batches under ``vmap`` (per-run weights in PES)."""
+    gi = nn.functional.linear(x, cell.weight_ih, cell.bias_ih)
+    gh = nn.functional.linear(h, cell.weight_hh, cell.bias_hh)
+    i_r, i_z, i_n = gi.chunk(3, -1)
+    h_r, h_z, h_n = gh.chunk(3, -1)
+    r = torch.sigmoid(i_r + h_r)
+    z = torch.sigmoid(i_z + h_z)
+    n = torch.tanh(i_n + r * h_n)
+    return (1 - z) * n + z * h
+
+
+def _lstm_cell(cell: nn.LSTMCell, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+    """``nn.LSTMCell`` written out in linear ops (see :func:`_gru_cell`)."""
+    gates = nn.functional.linear(x, cell.weight_ih, cell.bias_ih) + nn.functional.linear(h, cell.weight_hh, cell.bias_hh)
+    i, f, g, o = gates.chunk(4, -1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
+
+
 class LRController(nn.Module):
     """GRU/LSTM cell plus a zero-initialised linear head.
 
@@ -90,9 +110,9 @@ class LRController(nn.Module):
         """
         x = features.to(self.head.weight.dtype)
         if self.config["cell"] == "lstm":
-            h, c = self.cell(x, (state["h"], state["c"]))
+            h, c = _lstm_cell(self.cell, x, state["h"], state["c"])
         else:
-            h, c = self.cell(x, state["h"]), None
+            h, c = _gru_cell(self.cell, x, state["h"]), None
         delta = self.config["max_log_step"] * torch.tanh(self.head(h).squeeze(-1))
         bound = self.config["max_log_mult"]
         log_mult = torch.clamp(state["log_mult"] + delta, -bound, bound)

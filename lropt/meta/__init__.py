@@ -1,0 +1,1 @@
+"""Meta-training: functional inner optimisers, truncated unrolls, gradient estimators, the outer trainer."""
