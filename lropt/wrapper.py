@@ -101,7 +101,7 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         self.skip_nonfinite = skip_nonfinite
         self._device = self._find_device()
         if self.controller is not None:
-            self.controller.to(self._device).eval().requires_grad_(False)
+            self.controller.to(self._device)  # runs under no_grad; its requires_grad flags are left alone
         self._logger = None
         if log_dir is not None:
             from .logging import TBLogger

@@ -1,4 +1,4 @@
-import pytest
+"""Shared helpers for the wrapper tests: a small model, two parameter groups, batches, an active controller."""
 import torch
 
 from lropt import LRController
@@ -37,8 +37,3 @@ def active_controller(seed: int = 0, **kwargs) -> LRController:
         ctrl.head.weight.normal_(0.0, 2.0)
         ctrl.head.bias.fill_(0.3)
     return ctrl
-
-
-@pytest.fixture
-def model():
-    return make_model()

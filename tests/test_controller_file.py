@@ -5,7 +5,7 @@ import torch
 import lropt
 from lropt import LRController, load_controller, save_controller
 from lropt import controller_file as cf
-from conftest import active_controller
+from common import active_controller
 
 
 def test_round_trip(tmp_path):

@@ -6,7 +6,7 @@ from click.testing import CliRunner
 import lropt
 from lropt.cli import cli
 from lropt.logging import read_scalars
-from conftest import active_controller, loss_at, make_model, two_groups
+from common import active_controller, loss_at, make_model, two_groups
 
 
 def logged_run(tmp_path, steps=12, log_every=3, controller=None):

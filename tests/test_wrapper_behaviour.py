@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lropt import LRController, LROptimizerWrapper
-from conftest import active_controller, loss_at, make_model, two_groups
+from common import active_controller, loss_at, make_model, two_groups
 
 
 def adamw(model, **kw):
@@ -236,9 +236,11 @@ def test_lstm_controller(model):
     assert opt.get_last_lr() != [1e-2, 3e-3]
 
 
-def test_user_controller_is_not_a_required_grad_leak(model):
+def test_wrapper_leaves_the_controller_trainable_and_builds_no_graph(model):
+    """Meta-training validates the very controller it trains: wrapping must not freeze it."""
     ctrl = active_controller()
     opt = LROptimizerWrapper(adamw(model), controller=ctrl)
     train(opt, model, 3)
-    assert all(not p.requires_grad for p in ctrl.parameters())
+    assert all(p.requires_grad for p in ctrl.parameters())
+    assert all(p.grad is None for p in ctrl.parameters())
     assert opt._ctrl_state["log_mult"].grad_fn is None

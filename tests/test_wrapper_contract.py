@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from lropt import LRController, LROptimizerWrapper
-from conftest import active_controller, loss_at, make_model, two_groups
+from common import active_controller, loss_at, make_model, two_groups
 from optim_registry import ALL_IDS, OPTIMIZERS, TENSOR_LR
 
 STEPS = 15
@@ -136,5 +136,5 @@ def test_closure(info):
     first = opt.step(closure)
     assert torch.is_tensor(first)
     assert opt._feat["count"][0] == 1
-    later = [float(opt.step(closure)) for _ in range(10)]
+    later = [float(opt.step(closure).detach()) for _ in range(10)]
     assert later[-1] < float(first)

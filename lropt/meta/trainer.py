@@ -1,0 +1,238 @@
+"""The outer loop: sample run groups, estimate meta-gradients over truncations, update the controller.
+
+Everything needed to continue a run bit-exactly — controller, outer optimizer,
+RNG states, the persistent run groups (the truncation state), the best
+controller so far — goes into ``checkpoint.pt``; the deployable
+``controller.pt`` holds the best controller only (see
+:mod:`lropt.controller_file`).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..controller import LRController
+from ..tasks import get_family
+from .estimators import pes, tbptt
+from .evaluate import Validator
+from .inner_optim import inner_optimizer
+from .recipe import Recipe
+from .unroll import RunGroup, start_group
+
+VALIDATION_SEED = 9_000_001  # validation tasks are drawn from their own stream, never from training's
+
+
+@dataclass
+class GroupSpec:
+    """What rebuilds a run group: its task draw, optimizer, base LRs, init seeds, horizon."""
+
+    family: object          # a recipe task entry (name or inline table)
+    task_seed: int
+    optimizer: str
+    base_lrs: list
+    init_seeds: list
+    horizon: int
+    show_progress: bool
+
+
+@dataclass
+class Counters:
+    outer_step: int = 0
+    inner_steps: int = 0
+    groups_started: int = 0
+    diverged_runs: int = 0
+    skipped_updates: int = 0     # outer steps whose meta-gradient was not finite
+    best_score: float = math.inf
+    best_step: int = -1
+    history: list = field(default_factory=list)
+
+
+def family_from_entry(entry):
+    """A recipe task entry: a family name, or an inline table ``{family = "name", param = value, ...}``."""
+    if isinstance(entry, str):
+        return get_family(entry)
+    params = dict(entry)
+    name = params.pop("family", None)
+    if not isinstance(name, str):
+        raise ValueError(f"task entry {entry!r} needs a 'family' name")
+    return get_family(name, **params)
+
+
+def _device(device) -> torch.device:
+    return torch.device(device) if device is not None else torch.device("cpu")
+
+
+class MetaTrainer:
+    """Meta-trains an :class:`LRController` from a :class:`Recipe`."""
+
+    def __init__(self, recipe: Recipe, *, seed: int = 0, device=None):
+        self.recipe, self.seed, self.device = recipe, seed, _device(device)
+        torch.manual_seed(seed)
+        self.rng = np.random.default_rng(seed)
+        self.pes_gen = torch.Generator().manual_seed(seed + 1)
+        self.controller = LRController(**asdict(recipe.controller)).to(self.device)
+        self.outer_opt = torch.optim.Adam(self.controller.parameters(), lr=recipe.outer.lr)
+        self.families = [family_from_entry(e) for e in recipe.tasks.train]
+        weights = recipe.tasks.train_weights or [1.0] * len(self.families)
+        self.family_p = np.asarray(weights, dtype=float) / float(sum(weights))
+        self.groups: list[RunGroup | None] = [None] * recipe.inner.groups
+        self.specs: list[GroupSpec | None] = [None] * recipe.inner.groups
+        self.counters = Counters()
+        self.best_state = {k: v.detach().clone() for k, v in self.controller.state_dict().items()}
+        self.validator = Validator(self._validation_tasks(), steps=recipe.outer.eval_horizon,
+                                   optimizer=recipe.tasks.optimizers[0], device=self.device)
+
+    # ------------------------------------------------------------------ sampling
+    def _validation_tasks(self) -> list:
+        rng = np.random.default_rng(VALIDATION_SEED)
+        fams = [family_from_entry(e) for e in self.recipe.tasks.validation]
+        return [fams[i % len(fams)].sample(rng) for i in range(self.recipe.tasks.validation_count)]
+
+    def _draw_spec(self) -> GroupSpec:
+        r, cfg = self.rng, self.recipe
+        fi = int(r.choice(len(self.families), p=self.family_p))
+        opt_name = str(r.choice(cfg.tasks.optimizers))
+        task_seed = int(r.integers(2**31 - 1))
+        n = cfg.inner.runs_per_group
+        units = n // 2 if cfg.estimator.name == "pes" else n
+        factors = 10.0 ** r.uniform(-cfg.tasks.base_lr_spread, cfg.tasks.base_lr_spread, size=units)
+        seeds = r.integers(2**31 - 1, size=units)
+        lo, hi = math.log(cfg.inner.horizon_min), math.log(cfg.inner.horizon_max)
+        horizon = int(round(math.exp(r.uniform(lo, hi))))
+        show = bool(r.random() >= cfg.inner.hide_progress)
+        task = self.families[fi].sample(task_seed)
+        base = task.base_lr(opt_name)
+        lrs = [float(base * f) for f in factors]
+        seeds = [int(s) for s in seeds]
+        if cfg.estimator.name == "pes":  # antithetic pairs share init and base LR
+            lrs, seeds = [x for x in lrs for _ in (0, 1)], [x for x in seeds for _ in (0, 1)]
+        return GroupSpec(cfg.tasks.train[fi], task_seed, opt_name, lrs, seeds, horizon, show)
+
+    def _build_group(self, spec: GroupSpec) -> RunGroup:
+        task = family_from_entry(spec.family).sample(spec.task_seed)
+        return start_group(
+            task, inner_optimizer(spec.optimizer), spec.base_lrs, spec.horizon,
+            lambda b: self.controller.init_state(b, device=self.device),
+            init_seeds=spec.init_seeds, show_progress=spec.show_progress, device=self.device,
+        )
+
+    def _refresh_groups(self) -> None:
+        for i, g in enumerate(self.groups):
+            if g is None or g.done or not bool(g.alive.any()):
+                if g is not None:
+                    self.counters.diverged_runs += int((~g.alive).sum())
+                self.specs[i] = self._draw_spec()
+                self.groups[i] = self._build_group(self.specs[i])
+                self.counters.groups_started += 1
+
+    # ------------------------------------------------------------------ one outer step
+    def outer_step(self) -> dict:
+        cfg = self.recipe
+        self._refresh_groups()
+        self.outer_opt.zero_grad(set_to_none=True)
+        losses, inner = [], 0
+        for g in self.groups:
+            k = int(self.rng.integers(cfg.inner.truncation_min, cfg.inner.truncation_max + 1))
+            before = g.step
+            if cfg.estimator.name == "pes":
+                grads, loss, _ = pes(g, self.controller, k, sigma=cfg.estimator.pes_sigma,
+                                     cap=cfg.estimator.loss_cap, power=cfg.estimator.time_power,
+                                     generator=self.pes_gen,
+                                     divergence_factor=cfg.inner.divergence_factor)
+                for name, p in self.controller.named_parameters():
+                    p.grad = grads[name] if p.grad is None else p.grad + grads[name]
+            else:
+                _, loss, _ = tbptt(g, self.controller, k, cap=cfg.estimator.loss_cap, power=cfg.estimator.time_power,
+                                   second_order=cfg.estimator.name == "tbptt2",
+                                   divergence_factor=cfg.inner.divergence_factor)
+            losses.append(loss)
+            inner += (g.step - before) * g.size
+        params = [p for p in self.controller.parameters() if p.grad is not None]
+        for p in params:
+            p.grad /= len(self.groups)
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.outer.clip)) if params else 0.0
+        if math.isfinite(grad_norm):
+            self.outer_opt.step()
+        else:
+            self.counters.skipped_updates += 1
+        self.counters.outer_step += 1
+        self.counters.inner_steps += inner
+        return {"meta_loss": sum(losses) / len(losses), "grad_norm": grad_norm, "inner_steps": inner}
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> dict:
+        self.controller.eval()
+        result = self.validator.score(self.controller)
+        c = self.counters
+        if result["score"] < c.best_score:
+            c.best_score, c.best_step = result["score"], c.outer_step
+            self.best_state = {k: v.detach().clone() for k, v in self.controller.state_dict().items()}
+        c.history.append({"outer_step": c.outer_step, "score": result["score"], "vs_cosine": result["vs_cosine"]})
+        return result
+
+    def best_controller(self) -> LRController:
+        ctrl = LRController(**asdict(self.recipe.controller))
+        ctrl.load_state_dict(self.best_state)
+        return ctrl
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict:
+        groups = []
+        for spec, g in zip(self.specs, self.groups):
+            if g is None:
+                groups.append(None)
+                continue
+            groups.append({
+                "spec": asdict(spec),
+                "tensors": {"params": g.params, "buffers": g.buffers, "opt_state": g.opt_state, "feat": g.feat,
+                            "ctrl": g.ctrl, "base_lr": g.base_lr, "update_ratio": g.update_ratio,
+                            "log_loss0": g.log_loss0, "alive": g.alive, "extra": g.extra},
+                "step": g.step,
+            })
+        return {
+            "controller": self.controller.state_dict(),
+            "outer_opt": self.outer_opt.state_dict(),
+            "best_state": self.best_state,
+            "counters": asdict(self.counters),
+            "rng": self.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "pes_rng": self.pes_gen.get_state(),
+            "groups": groups,
+            "validation_baselines": self.validator._baselines,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.controller.load_state_dict(state["controller"])
+        self.outer_opt.load_state_dict(state["outer_opt"])
+        self.best_state = state["best_state"]
+        self.counters = Counters(**state["counters"])
+        self.rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        self.pes_gen.set_state(state["pes_rng"])
+        self.validator._baselines = state.get("validation_baselines", {})
+        for i, saved in enumerate(state["groups"]):
+            if saved is None:
+                self.groups[i] = self.specs[i] = None
+                continue
+            spec = GroupSpec(**saved["spec"])
+            g = self._build_group(spec)
+            for name, value in saved["tensors"].items():
+                setattr(g, name, _to(value, self.device))
+            g.step = saved["step"]
+            self.specs[i], self.groups[i] = spec, g
+
+
+def _to(tree, device):
+    if isinstance(tree, torch.Tensor):
+        return tree.to(device)
+    if isinstance(tree, dict):
+        return {k: _to(v, device) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_to(v, device) for v in tree)
+    return tree

@@ -1,0 +1,47 @@
+"""Recipes: the embedded default loads; bad keys and types are refused by name."""
+import pytest
+
+from lropt.meta.recipe import RecipeError, dump_toml, from_dict, load_recipe
+
+
+def test_default_recipe_loads_and_round_trips(tmp_path):
+    rec = load_recipe()
+    assert rec.name == "default" and rec.tasks.train
+    path = tmp_path / "r.toml"
+    path.write_text(dump_toml(rec))
+    assert load_recipe(path).to_dict() == rec.to_dict()
+
+
+def test_overrides_are_typed():
+    rec = load_recipe(None, ["outer.steps=7", "estimator.name=pes", "outer.lr=1", 'tasks.train=["quadratic"]'])
+    assert rec.outer.steps == 7 and rec.estimator.name == "pes"
+    assert rec.outer.lr == 1.0 and isinstance(rec.outer.lr, float)
+    assert rec.tasks.train == ["quadratic"]
+
+
+@pytest.mark.parametrize(
+    "override, match",
+    [
+        ("outer.stepz=3", r"unknown recipe key outer.stepz \(did you mean 'steps'\?\)"),
+        ("outr.steps=3", r"unknown recipe section 'outr' \(did you mean 'outer'\?\)"),
+        ("outer.steps=many", r"outer.steps: expected int, got 'many'"),
+        ("outer.steps=1.5", r"outer.steps: expected int"),
+        ("estimator.name=sgd", r"estimator.name: must be one of"),
+        ("inner.horizon_min=500", r"horizon_min/horizon_max"),
+        ("steps", r"--set expects section.key=value"),
+    ],
+)
+def test_bad_overrides_name_the_key(override, match):
+    with pytest.raises(RecipeError, match=match):
+        load_recipe(None, [override])
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(RecipeError, match="does not exist"):
+        load_recipe(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[outer\nsteps = 3")
+    with pytest.raises(RecipeError, match="not valid TOML"):
+        load_recipe(bad)
+    with pytest.raises(RecipeError, match="must be a table"):
+        from_dict({"outer": 3})

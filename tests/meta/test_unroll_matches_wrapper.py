@@ -1,0 +1,60 @@
+"""Meta-training's inner loop and the deployed wrapper compute the same features and LRs."""
+import torch
+
+from lropt import LROptimizerWrapper, LRController
+from lropt.meta.inner_optim import inner_optimizer
+from lropt.meta.unroll import inner_step, shared_controller_fn, start_group
+from lropt.tasks.base import forward
+from lropt.tasks.synthetic.teacher_mlp import TeacherMLPTask
+
+STEPS, HORIZON, LR = 40, 100, 3e-3
+
+
+def controller():
+    torch.manual_seed(3)
+    ctrl = LRController()
+    with torch.no_grad():
+        ctrl.head.weight.normal_(0, 1.0)
+    return ctrl.requires_grad_(False)
+
+
+def task():
+    return TeacherMLPTask(name="t", family="teacher_mlp", data_seed=5, d_in=8, n_classes=3, width=16, depth=2,
+                          batch_size=32)
+
+
+def test_same_features_and_lrs_on_the_same_trajectory():
+    ctrl, t = controller(), task()
+    group = start_group(t, inner_optimizer("adam"), [LR], HORIZON, lambda b: ctrl.init_state(b),
+                        init_seeds=[11], show_progress=True)
+    fn = shared_controller_fn(ctrl)
+    meta_lrs, meta_feats = [], []
+    for _ in range(STEPS):
+        captured = {}
+
+        def spy(feats, state, ok):
+            captured["f"] = feats.clone()
+            return fn(feats, state, ok)
+
+        inner_step(group, spy)
+        meta_feats.append(captured["f"][0])
+        meta_lrs.append(float(LR * torch.exp(group.ctrl["log_mult"][0])))
+
+    model = t.init_model(11)
+    opt = LROptimizerWrapper(torch.optim.Adam(model.parameters(), lr=LR), controller=controller(), total_steps=HORIZON)
+    lrs, feats = [], []
+    for step in range(STEPS):
+        inputs, targets = t.train_batch(step)
+        loss = t.loss(forward(model, inputs), targets)
+        loss.backward()
+        opt.step(loss=loss)
+        opt.zero_grad()
+        lrs.append(opt.get_last_lr()[0])
+        feats.append(opt._last_features[0])
+
+    torch.testing.assert_close(torch.stack(feats), torch.stack(meta_feats), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(torch.tensor(lrs), torch.tensor(meta_lrs), rtol=1e-4, atol=0)
+    assert max(lrs) / min(lrs) > 1.05, "controller should have moved the LR for the comparison to mean something"
+    # and the parameters agree too
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(p.detach(), group.params[name][0], rtol=1e-3, atol=1e-5)
