@@ -22,3 +22,19 @@ def meta_progress(console, start: int = 0):
                             val="-" if val is None else f"{val:+.3f}", rate=f"{rate:,.0f}")
 
         yield update
+
+
+@contextlib.contextmanager
+def compare_progress(console):
+    """Yield ``update(done, total, label)``, the ``progress=`` callback of :func:`lropt.bench.compare.compare`."""
+    columns = (
+        TextColumn("[bold]runs"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(), TextColumn("ETA"),
+        TimeRemainingColumn(), TextColumn("{task.description}"),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        bar = progress.add_task("", total=None)
+
+        def update(done: int, total: int, label: str) -> None:
+            progress.update(bar, completed=done, total=total, description=label)
+
+        yield update
