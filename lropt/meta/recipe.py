@@ -50,7 +50,6 @@ class InnerConfig:
 class EstimatorConfig:
     name: str = "tbptt"                # tbptt | tbptt2 (second order) | pes
     pes_sigma: float = 0.05
-    pes_pairs: int = 4                 # antithetic pairs per run (pes only)
     loss_cap: float = 2.0              # per-step meta-loss term log(L/L0) is capped here
     time_power: float = 2.0            # step weight (p+1)(t/T)^p: 0 = area under the curve, larger = final loss
 
@@ -71,6 +70,7 @@ class OuterConfig:
     eval_every: int = 50
     checkpoint_every: int = 25
     eval_horizon: int = 300
+    eval_device: str = "cpu"           # validation runs here (tiny tasks are launch-bound on a GPU)
 
 
 @dataclass
@@ -93,7 +93,9 @@ class Recipe:
         _require(0.0 <= i.hide_progress <= 1.0, "inner.hide_progress", "in [0, 1]")
         _require(i.divergence_factor > 1.0, "inner.divergence_factor", "> 1")
         _require(e.name in ESTIMATORS, "estimator.name", f"one of {ESTIMATORS}")
-        _require(e.pes_sigma > 0 and e.pes_pairs >= 1, "estimator.pes_sigma/pes_pairs", "> 0 and >= 1")
+        _require(e.pes_sigma > 0, "estimator.pes_sigma", "> 0")
+        _require(e.name != "pes" or i.runs_per_group % 2 == 0, "inner.runs_per_group",
+                 "even with estimator.name = 'pes' (antithetic pairs)")
         _require(e.loss_cap > 0, "estimator.loss_cap", "> 0")
         _require(e.time_power >= 0, "estimator.time_power", ">= 0")
         _require(o.steps >= 1 and o.lr > 0 and o.clip > 0, "outer.steps/lr/clip", "positive")

@@ -8,8 +8,9 @@ controller so far — goes into ``checkpoint.pt``; the deployable
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -18,7 +19,8 @@ import numpy as np
 import torch
 
 from ..controller import LRController
-from ..tasks import get_family
+from ..tasks import get_family, get_task
+from ..tasks.base import Task, TaskFamily
 from .estimators import pes, tbptt
 from .evaluate import Validator
 from .inner_optim import inner_optimizer
@@ -53,14 +55,32 @@ class Counters:
     history: list = field(default_factory=list)
 
 
+class NamedTaskDraws(TaskFamily):
+    """A fixed named task as a family: each draw is that task with a fresh data seed
+    (another shuffle of the same data set), so real tasks can join a meta-training mixture."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.task = get_task(name)
+        self.kind = self.task.kind
+
+    def sample(self, rng) -> Task:
+        seed = int(np.random.default_rng(rng).integers(2**31 - 1))
+        return dataclasses.replace(self.task, data_seed=seed)
+
+
 def family_from_entry(entry):
-    """A recipe task entry: a family name, or an inline table ``{family = "name", param = value, ...}``."""
+    """A recipe task entry: a family name, ``{family = "name", param = value, ...}`` or ``{task = "name"}``."""
     if isinstance(entry, str):
         return get_family(entry)
     params = dict(entry)
+    if "task" in params:
+        if len(params) != 1:
+            raise ValueError(f"task entry {entry!r}: a {{task = ...}} entry takes no other keys")
+        return NamedTaskDraws(params["task"])
     name = params.pop("family", None)
     if not isinstance(name, str):
-        raise ValueError(f"task entry {entry!r} needs a 'family' name")
+        raise ValueError(f"task entry {entry!r} needs a 'family' or a 'task' name")
     return get_family(name, **params)
 
 
@@ -86,7 +106,7 @@ class MetaTrainer:
         self.counters = Counters()
         self.best_state = {k: v.detach().clone() for k, v in self.controller.state_dict().items()}
         self.validator = Validator(self._validation_tasks(), steps=recipe.outer.eval_horizon,
-                                   optimizer=recipe.tasks.optimizers[0], device=self.device)
+                                   optimizer=recipe.tasks.optimizers[0], device=torch.device(recipe.outer.eval_device))
 
     # ------------------------------------------------------------------ sampling
     def _validation_tasks(self) -> list:
@@ -167,8 +187,8 @@ class MetaTrainer:
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> dict:
-        self.controller.eval()
-        result = self.validator.score(self.controller)
+        """Score a copy of the controller (on ``outer.eval_device``) through the real wrapper."""
+        result = self.validator.score(copy.deepcopy(self.controller).to(self.validator.device).eval())
         c = self.counters
         if result["score"] < c.best_score:
             c.best_score, c.best_step = result["score"], c.outer_step

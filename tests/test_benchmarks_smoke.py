@@ -1,0 +1,64 @@
+"""The benchmark scripts run end to end in --quick mode on the CPU and write the JSON they promise.
+
+Only structure and sanity are asserted (keys present, numbers finite and
+positive): timings on shared CI cores are too noisy for thresholds.
+"""
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_tool(script: str, out: Path, *extra: str) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / script), "--quick", "--device", "cpu", "--out", str(out), *extra],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert "torch" in proc.stdout  # the table header names the torch version
+    return json.loads(out.read_text())
+
+
+def positive(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
+
+
+def test_bench_overhead_quick(tmp_path):
+    report = run_tool("bench_overhead.py", tmp_path / "overhead.json")
+    assert {"device", "device_name", "torch", "date"} <= set(report["machine"])
+    rows = report["results"]
+    assert {r["variant"] for r in rows} == {"every=1", "every=10"}
+    for r in rows:
+        assert r["workload"] == "tiny-mlp" and r["error"] is None, r
+        for key in ("bare_ms", "wrapped_ms", "ratio", "bare_step_host_ms", "wrapped_step_host_ms", "params"):
+            assert positive(r[key]), (key, r)
+        assert math.isclose(r["ratio"], r["wrapped_ms"] / r["bare_ms"], rel_tol=1e-9)
+
+
+def test_bench_overhead_accepts_a_controller_file(tmp_path):
+    from lropt import LRController, save_controller
+
+    path = save_controller(LRController(), tmp_path / "ctrl.pt")
+    report = run_tool("bench_overhead.py", tmp_path / "overhead.json", "--controller", str(path),
+                      "--variants", "every=1")
+    assert report["config"]["controller"] == str(path)
+    assert [r["error"] for r in report["results"]] == [None]
+
+
+def test_bench_meta_quick(tmp_path):
+    report = run_tool("bench_meta.py", tmp_path / "meta.json")
+    assert {"device", "device_name", "torch", "date"} <= set(report["machine"])
+    rows = report["results"]
+    assert {(r["estimator"], r["requested_runs"]) for r in rows} == {("pes", 1), ("pes", 8), ("tbptt", 1), ("tbptt", 8)}
+    for r in rows:
+        assert r["error"] is None, r
+        assert r["runs"] % 2 == 0 if r["estimator"] == "pes" else r["runs"] == r["requested_runs"]
+        for key in ("inner_steps_per_s", "tasks_per_s", "outer_steps_per_s", "inner_steps", "seconds"):
+            assert positive(r[key]), (key, r)
+        # inner steps are counted as runs x steps: a whole number of steps per run
+        assert r["inner_steps"] % r["runs"] == 0
