@@ -39,6 +39,25 @@ def _check_positive_lr(group: dict, index: int) -> None:
         raise ValueError(f"param_groups[{index}]['lr'] must be a finite positive number, got {lr!r}")
 
 
+#: Elements per parameter group read for the gradient-norm and update-size features. Larger
+#: groups are read through a fixed strided sample (views, no copy): the features compare these
+#: norms with their own history, so a consistent sample serves, and the hot path stays O(1) in
+#: model size. Groups up to this size (all meta-training tasks) are read exactly.
+SAMPLE_BUDGET = 65_536
+
+
+def _stride(params: list[Tensor]) -> int:
+    return max(1, math.ceil(sum(p.numel() for p in params) / SAMPLE_BUDGET))
+
+
+def _sampled(tensors: list[Tensor], stride: int) -> list[Tensor]:
+    """Every ``stride``-th element of each tensor as a view (whole tensors when ``stride`` is 1
+    or a tensor is not contiguous)."""
+    if stride == 1:
+        return tensors
+    return [t.view(-1)[::stride] if t.is_contiguous() else t for t in tensors]
+
+
 def _group_norm(tensors: list[Tensor], device) -> Tensor:
     """L2 norm of a list of tensors (foreach; a 0-d float32 tensor on ``device``)."""
     if not tensors:
@@ -279,13 +298,26 @@ class LROptimizerWrapper(torch.optim.Optimizer):
                 return self.optimizer.step(closure)
         return self.optimizer.step()
 
+    @staticmethod
+    def _stepped(group) -> list[Tensor]:
+        """The parameters this step updates (those with a gradient)."""
+        return [p for p in group["params"] if p.grad is not None]
+
     def _grads(self, group) -> list[Tensor]:
-        return [p.grad for p in group["params"] if p.grad is not None]
+        """Each stepped parameter's gradient, sampled (see :data:`SAMPLE_BUDGET`)."""
+        params = self._stepped(group)
+        return _sampled([p.grad for p in params], _stride(params))
+
+    def _tracked(self, group) -> list[Tensor]:
+        """Views of the stepped parameters, sampled like the gradients."""
+        params = self._stepped(group)
+        return _sampled([p.detach() for p in params], _stride(params))
 
     def _all_finite(self, loss_t: Tensor | None) -> bool:
+        """Whether the loss and every gradient element are finite (full read, one host sync)."""
         vals = [torch.isfinite(loss_t).all()] if loss_t is not None else []
         for g in self.param_groups:
-            grads = self._grads(g)
+            grads = [p.grad for p in self._stepped(g)]
             if grads:
                 vals.append(torch.isfinite(_group_norm(grads, self._device)))
         return bool(torch.stack(vals).all()) if vals else True
@@ -341,18 +373,23 @@ class LROptimizerWrapper(torch.optim.Optimizer):
                 else:
                     g["lr"] = base
 
-    def _snapshot(self) -> list[list[Tensor]]:
-        return [[p.detach().clone() for p in g["params"] if p.grad is not None] for g in self.param_groups]
+    def _snapshot(self) -> list[tuple[list[Tensor], list[Tensor]]]:
+        """(live views, copies) of the tracked parameter samples, before the base step."""
+        out = []
+        for g in self.param_groups:
+            views = self._tracked(g)
+            out.append((views, [v.clone() for v in views]))
+        return out
 
-    def _measure_update(self, snapshot: list[list[Tensor]]) -> None:
+    def _measure_update(self, snapshot) -> None:
+        """|update| / |weights| per group, from the samples taken before the step."""
         ratios = []
-        for g, before in zip(self.param_groups, snapshot):
-            params = [p.detach() for p in g["params"] if p.grad is not None]
-            if not params:
+        for views, before in snapshot:
+            if not views:
                 ratios.append(torch.zeros((), device=self._device))
                 continue
-            diffs = torch._foreach_sub(params, before)
-            ratios.append(_group_norm(diffs, self._device) / (_group_norm(params, self._device) + 1e-12))
+            diffs = torch._foreach_sub(views, before)
+            ratios.append(_group_norm(diffs, self._device) / (_group_norm(views, self._device) + 1e-12))
         self._update_ratio = torch.nan_to_num(torch.stack(ratios), nan=0.0, posinf=1e6)
 
     # ----------------------------------------------------------------- logging

@@ -244,3 +244,30 @@ def test_wrapper_leaves_the_controller_trainable_and_builds_no_graph(model):
     assert all(p.requires_grad for p in ctrl.parameters())
     assert all(p.grad is None for p in ctrl.parameters())
     assert opt._ctrl_state["log_mult"].grad_fn is None
+
+
+def test_large_groups_are_sampled_but_the_update_ratio_is_right():
+    """Groups above SAMPLE_BUDGET read a strided sample; the update-to-weight ratio stays accurate."""
+    from lropt import wrapper as W
+
+    torch.manual_seed(0)
+    big = torch.nn.Linear(512, 512)          # 262k weights: sampled
+    assert sum(p.numel() for p in big.parameters()) > W.SAMPLE_BUDGET
+    opt = LROptimizerWrapper(torch.optim.SGD(big.parameters(), lr=0.1), controller=active_controller())
+    x = torch.randn(64, 512)
+    before = [p.detach().clone() for p in big.parameters()]
+    big(x).pow(2).mean().backward()
+    opt.step(loss=torch.tensor(1.0))
+    exact = (sum((p.detach() - b).pow(2).sum() for p, b in zip(big.parameters(), before)).sqrt()
+             / sum(p.detach().pow(2).sum() for p in big.parameters()).sqrt())
+    assert opt._update_ratio[0] == pytest.approx(float(exact), rel=0.05)
+
+
+def test_skip_nonfinite_sees_a_nan_outside_the_sample():
+    big = torch.nn.Linear(512, 512)
+    opt = LROptimizerWrapper(torch.optim.SGD(big.parameters(), lr=0.1), controller=active_controller(),
+                             skip_nonfinite=True)
+    big(torch.randn(4, 512)).sum().backward()
+    big.weight.grad[0, 1] = float("nan")     # stride > 1, so element 1 is not in the sample
+    opt.step(loss=torch.tensor(1.0))
+    assert opt._skipped == 1
