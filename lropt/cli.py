@@ -55,7 +55,9 @@ def inspect(run_dir: str, png: str | None, all_tags: bool) -> None:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a recipe entry, e.g. --set outer.steps=50 (repeatable).")
 @click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice).")
-def meta_train(recipe, out, seed, device, resume, overrides, threads):
+@click.option("--init-controller", type=click.Path(dir_okay=False), default=None,
+              help="Start from this controller file's weights (its config must match the recipe's).")
+def meta_train(recipe, out, seed, device, resume, overrides, threads, init_controller):
     """Meta-train a controller from RECIPE (default: the embedded default recipe)."""
     import torch
 
@@ -71,7 +73,9 @@ def meta_train(recipe, out, seed, device, resume, overrides, threads):
                 raise click.BadParameter("must be >= 1", param_hint="--threads")
             torch.set_num_threads(threads)
         run = MetaRun(rec, out, seed=seed, device=device, resume=resume, log=console.print)
-    except (RecipeError, RunError) as exc:
+        if init_controller and not resume:
+            run.trainer.init_from(init_controller)
+    except (RecipeError, RunError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
     console.print(f"meta-training [bold]{run.recipe.name}[/] -> {out} (seed {run.seed}, {device})")
     try:

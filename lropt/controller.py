@@ -11,7 +11,12 @@ states are not) and nudges each group's log-multiplier by at most
 
 So one call changes the LR by a factor of at most ``exp(max_log_step)``
 (default 1.105x) and the LR stays within ``base_lr * exp(±max_log_mult)``
-(default 0.01x .. 100x). The head is zero-initialised: an untrained controller
+(default 0.01x .. 100x).
+
+Divergence guard (``guard_loss_ratio > 0``, off by default): while the loss
+is above ``guard_loss_ratio`` times the first loss, the log-multiplier falls
+by ``max_log_step`` per call whatever the network says. It is part of the
+controller, so meta-training trains with the same rule it is deployed with. The head is zero-initialised: an untrained controller
 outputs ``delta == 0`` exactly, the multiplier stays exactly 1.0, and the
 wrapped optimizer's trajectory is bit-identical to the bare one.
 """
@@ -25,6 +30,8 @@ from torch import Tensor, nn
 from . import features as F
 
 CELLS = ("gru", "lstm")
+_LOSS_VS_START = F.FEATURE_NAMES.index("loss_vs_start")
+_LOSS_VS_START_SCALE = 3.0  # features.update scales log(L / L0) by 1/3
 
 
 def _gru_cell(cell: nn.GRUCell, x: Tensor, h: Tensor) -> Tensor:
@@ -65,6 +72,7 @@ class LRController(nn.Module):
         max_log_step: float = 0.1,
         max_log_mult: float = math.log(100.0),
         num_features: int | None = None,
+        guard_loss_ratio: float = 0.0,
     ):
         super().__init__()
         num_features = F.num_features() if num_features is None else num_features
@@ -77,12 +85,15 @@ class LRController(nn.Module):
                 f"need 0 < max_log_step <= max_log_mult, got max_log_step={max_log_step}, "
                 f"max_log_mult={max_log_mult}"
             )
+        if guard_loss_ratio != 0.0 and not guard_loss_ratio > 1.0:
+            raise ValueError(f"guard_loss_ratio must be 0 (off) or > 1, got {guard_loss_ratio}")
         self.config = {
             "hidden_size": hidden_size,
             "cell": cell,
             "max_log_step": float(max_log_step),
             "max_log_mult": float(max_log_mult),
             "num_features": num_features,
+            "guard_loss_ratio": float(guard_loss_ratio),
         }
         cell_cls = nn.GRUCell if cell == "gru" else nn.LSTMCell
         self.cell = cell_cls(num_features, hidden_size)
@@ -113,7 +124,11 @@ class LRController(nn.Module):
             h, c = _lstm_cell(self.cell, x, state["h"], state["c"])
         else:
             h, c = _gru_cell(self.cell, x, state["h"]), None
-        delta = self.config["max_log_step"] * torch.tanh(self.head(h).squeeze(-1))
+        step = self.config["max_log_step"]
+        delta = step * torch.tanh(self.head(h).squeeze(-1))
+        if self.config["guard_loss_ratio"] > 0:
+            above = x[..., _LOSS_VS_START] > math.log(self.config["guard_loss_ratio"]) / _LOSS_VS_START_SCALE
+            delta = torch.where(above, torch.full_like(delta, -step), delta)
         bound = self.config["max_log_mult"]
         log_mult = torch.clamp(state["log_mult"] + delta, -bound, bound)
         new = {"h": h, "log_mult": log_mult}

@@ -47,6 +47,10 @@ SAMPLE_BUDGET = 65_536
 
 
 def _stride(params: list[Tensor]) -> int:
+    """1 (read everything) on accelerators, where whole contiguous tensors take the multi-tensor
+    fast path and reading them is cheap; else a stride that reads about SAMPLE_BUDGET elements."""
+    if not params or params[0].device.type != "cpu":
+        return 1
     return max(1, math.ceil(sum(p.numel() for p in params) / SAMPLE_BUDGET))
 
 
@@ -63,7 +67,11 @@ def _group_norm(tensors: list[Tensor], device) -> Tensor:
     if not tensors:
         return torch.zeros((), device=device)
     norms = torch._foreach_norm(tensors)
-    return torch.linalg.vector_norm(torch.stack([n.to(device, torch.float32) for n in norms]))
+    try:
+        stacked = torch.stack(norms)
+    except RuntimeError:  # mixed devices or dtypes
+        stacked = torch.stack([n.to(device, torch.float32) for n in norms])
+    return torch.linalg.vector_norm(stacked.to(device, torch.float32))
 
 
 class LROptimizerWrapper(torch.optim.Optimizer):
@@ -378,7 +386,7 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         out = []
         for g in self.param_groups:
             views = self._tracked(g)
-            out.append((views, [v.clone() for v in views]))
+            out.append((views, torch._foreach_mul(views, 1.0) if views else []))
         return out
 
     def _measure_update(self, snapshot) -> None:

@@ -271,3 +271,20 @@ def test_skip_nonfinite_sees_a_nan_outside_the_sample():
     big.weight.grad[0, 1] = float("nan")     # stride > 1, so element 1 is not in the sample
     opt.step(loss=torch.tensor(1.0))
     assert opt._skipped == 1
+
+
+def test_divergence_guard_forces_the_lr_down_while_loss_is_above_the_ratio():
+    from lropt import features as F
+
+    ctrl = active_controller(guard_loss_ratio=1.5)
+    with torch.no_grad():
+        ctrl.head.bias.fill_(10.0)                       # the network alone would raise the LR
+    feats = torch.zeros(3, F.num_features())
+    col = F.FEATURE_NAMES.index("loss_vs_start")
+    feats[:, col] = torch.tensor([math.log(2.0), math.log(1.2), 0.0]) / 3   # loss at 2x, 1.2x, 1x of the first
+    with torch.no_grad():
+        out = ctrl(feats, ctrl.init_state(3))
+    assert float(out["log_mult"][0]) == pytest.approx(-0.1)
+    assert out["log_mult"][1] > 0 and out["log_mult"][2] > 0
+    with pytest.raises(ValueError, match="guard_loss_ratio"):
+        LRController(guard_loss_ratio=0.5)

@@ -60,6 +60,7 @@ class ControllerConfig:
     cell: str = "gru"
     max_log_step: float = 0.1
     max_log_mult: float = 4.6
+    guard_loss_ratio: float = 0.0      # > 1: force the LR down while loss > ratio x first loss
 
 
 @dataclass

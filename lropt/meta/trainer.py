@@ -196,6 +196,17 @@ class MetaTrainer:
         c.history.append({"outer_step": c.outer_step, "score": result["score"], "vs_cosine": result["vs_cosine"]})
         return result
 
+    def init_from(self, path) -> None:
+        """Warm-start: copy a controller file's weights (same config as the recipe's) into the controller."""
+        from ..controller_file import load_controller
+
+        src = load_controller(path)
+        if src.config != self.controller.config:
+            raise ValueError(f"--init-controller {path}: config {src.config} differs from the recipe's "
+                             f"{self.controller.config}")
+        self.controller.load_state_dict(src.state_dict())
+        self.best_state = {k: v.detach().clone() for k, v in self.controller.state_dict().items()}
+
     def best_controller(self) -> LRController:
         ctrl = LRController(**asdict(self.recipe.controller))
         ctrl.load_state_dict(self.best_state)

@@ -116,3 +116,19 @@ def test_sigterm_checkpoints_and_exits(tmp_path):
     assert proc.returncode == 130, output
     assert "continue with --resume" in output
     assert torch.load(out / "checkpoint.pt", weights_only=False)["trainer"]["counters"]["outer_step"] >= 1
+
+
+def test_init_controller_warm_starts_and_checks_the_config(tmp_path):
+    from lropt import LRController, save_controller
+
+    src = LRController(hidden_size=32, max_log_mult=4.6, guard_loss_ratio=1.5)
+    with torch.no_grad():
+        src.head.bias.fill_(0.25)
+    good = save_controller(src, tmp_path / "good.pt")
+    res = meta_train(tmp_path / "run", 1, "--init-controller", str(good), "--set", "outer.eval_every=100")
+    assert res.exit_code == 0, res.output
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["trainer"]
+    assert torch.equal(state["best_state"]["head.bias"], torch.tensor([0.25]))  # not yet validated: the init
+    bad = save_controller(LRController(hidden_size=8), tmp_path / "bad.pt")
+    res = meta_train(tmp_path / "run2", 1, "--init-controller", str(bad))
+    assert res.exit_code == 2 and "differs from the recipe" in res.output
