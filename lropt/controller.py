@@ -14,8 +14,11 @@ So one call changes the LR by a factor of at most ``exp(max_log_step)``
 (default 0.01x .. 100x).
 
 Divergence guard (``guard_loss_ratio > 0``, off by default): while the loss
-is above ``guard_loss_ratio`` times the first loss, the log-multiplier falls
-by ``max_log_step`` per call whatever the network says. It is part of the
+is above ``guard_loss_ratio`` times the first loss *and rising* (its fast EMA
+above its slow EMA), the log-multiplier falls by ``max_log_step`` per call
+whatever the network says. Requiring a rising loss keeps the guard from
+pinning the LR at its floor when the loss sits high but flat (after a data
+shift or a reset): once the loss stops rising the network decides again. It is part of the
 controller, so meta-training trains with the same rule it is deployed with. The head is zero-initialised: an untrained controller
 outputs ``delta == 0`` exactly, the multiplier stays exactly 1.0, and the
 wrapped optimizer's trajectory is bit-identical to the bare one.
@@ -31,6 +34,7 @@ from . import features as F
 
 CELLS = ("gru", "lstm")
 _LOSS_VS_START = F.FEATURE_NAMES.index("loss_vs_start")
+_LOSS_TREND = F.FEATURE_NAMES.index("loss_trend")
 _LOSS_VS_START_SCALE = 3.0  # features.update scales log(L / L0) by 1/3
 
 
@@ -128,7 +132,8 @@ class LRController(nn.Module):
         delta = step * torch.tanh(self.head(h).squeeze(-1))
         if self.config["guard_loss_ratio"] > 0:
             above = x[..., _LOSS_VS_START] > math.log(self.config["guard_loss_ratio"]) / _LOSS_VS_START_SCALE
-            delta = torch.where(above, torch.full_like(delta, -step), delta)
+            rising = x[..., _LOSS_TREND] > 0
+            delta = torch.where(above & rising, torch.full_like(delta, -step), delta)
         bound = self.config["max_log_mult"]
         log_mult = torch.clamp(state["log_mult"] + delta, -bound, bound)
         new = {"h": h, "log_mult": log_mult}

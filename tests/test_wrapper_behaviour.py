@@ -279,12 +279,15 @@ def test_divergence_guard_forces_the_lr_down_while_loss_is_above_the_ratio():
     ctrl = active_controller(guard_loss_ratio=1.5)
     with torch.no_grad():
         ctrl.head.bias.fill_(10.0)                       # the network alone would raise the LR
-    feats = torch.zeros(3, F.num_features())
+    feats = torch.zeros(4, F.num_features())
     col = F.FEATURE_NAMES.index("loss_vs_start")
-    feats[:, col] = torch.tensor([math.log(2.0), math.log(1.2), 0.0]) / 3   # loss at 2x, 1.2x, 1x of the first
+    trend = F.FEATURE_NAMES.index("loss_trend")
+    # loss at 2x the first and rising; 2x but flat (a plateau after a shift); 1.2x rising; 1x
+    feats[:, col] = torch.tensor([math.log(2.0), math.log(2.0), math.log(1.2), 0.0]) / 3
+    feats[:, trend] = torch.tensor([0.1, -0.01, 0.1, 0.1])
     with torch.no_grad():
-        out = ctrl(feats, ctrl.init_state(3))
+        out = ctrl(feats, ctrl.init_state(4))
     assert float(out["log_mult"][0]) == pytest.approx(-0.1)
-    assert out["log_mult"][1] > 0 and out["log_mult"][2] > 0
+    assert (out["log_mult"][1:] > 0).all()
     with pytest.raises(ValueError, match="guard_loss_ratio"):
         LRController(guard_loss_ratio=0.5)

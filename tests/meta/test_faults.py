@@ -1,0 +1,36 @@
+"""Injected faults in meta-training: a full disk keeps the previous checkpoint and says so."""
+import errno
+
+import pytest
+import torch
+
+from lropt import controller_file
+from lropt.meta.recipe import load_recipe
+from lropt.meta.run import MetaRun, RunError
+
+TINY = ['tasks.train=["quadratic"]', 'tasks.validation=["logistic_regression"]', "tasks.validation_count=1",
+        "inner.horizon_min=20", "inner.horizon_max=30", "inner.truncation_min=5", "inner.truncation_max=6",
+        "inner.runs_per_group=2", "inner.groups=1", "outer.eval_every=100", "outer.checkpoint_every=1",
+        "outer.eval_horizon=10"]
+
+
+def test_full_disk_reports_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    run = MetaRun(load_recipe(None, TINY + ["outer.steps=2"]), tmp_path / "run")
+    run.train()
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    before = ckpt.read_bytes()
+
+    def full_disk(obj, fh, *a, **k):
+        fh.write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(controller_file.torch, "save", full_disk)
+    run.trainer.outer_step()
+    with pytest.raises(RunError, match="disk full.*previous checkpoint is intact"):
+        run.checkpoint()
+    assert ckpt.read_bytes() == before
+    assert not [p for p in ckpt.parent.iterdir() if ".tmp-" in p.name]
+    monkeypatch.undo()
+    state = torch.load(ckpt, weights_only=False)
+    assert state["trainer"]["counters"]["outer_step"] == 2
+    run.close()
