@@ -22,6 +22,7 @@ cyclic         triangular between base/10 and base, 4 cycles (``CyclicLR``)
 cosine         cosine from the base to 0 (``CosineAnnealingLR``)
 onecycle       one-cycle with ``max_lr`` = base (``OneCycleLR``, torch defaults)
 warmup_cosine  linear warmup over 5% of the steps, then cosine to 0
+warmup_linear  linear warmup over 10% of the steps, then linear decay to 0 (HF Trainer's)
 wsd            warmup 10%, stable, linear decay to 0 over the last 20%
 plateau        x0.1 when the validation loss stalls for 5% of the steps
 =============  ===============================================================
@@ -46,7 +47,8 @@ from .hypergradient import HDAdam, HDSGD
 from .tasks.base import DEFAULT_BASE_LRS
 
 SCHEDULES: tuple[str, ...] = (
-    "constant", "step", "exponential", "cyclic", "cosine", "onecycle", "warmup_cosine", "wsd", "plateau",
+    "constant", "step", "exponential", "cyclic", "cosine", "onecycle", "warmup_cosine", "warmup_linear", "wsd",
+    "plateau",
 )
 OPTIMIZER_METHODS: tuple[str, ...] = ("schedulefree", "prodigy", "hypergradient")
 METHODS: tuple[str, ...] = SCHEDULES + OPTIMIZER_METHODS
@@ -61,6 +63,7 @@ SCHEDULE_DEFAULTS: dict[str, dict[str, Any]] = {
     "cosine": {"final_fraction": 0.0},
     "onecycle": {"pct_start": 0.3, "div_factor": 25.0, "final_div_factor": 1e4, "anneal_strategy": "cos"},
     "warmup_cosine": {"warmup_fraction": 0.05, "final_fraction": 0.0},
+    "warmup_linear": {"warmup_fraction": 0.1},
     "wsd": {"warmup_fraction": 0.1, "decay_fraction": 0.2, "final_fraction": 0.0, "decay_shape": "linear"},
     "plateau": {"factor": 0.1, "patience_fraction": 0.05, "threshold": 1e-4, "min_fraction": 0.0},
 }
@@ -222,6 +225,11 @@ def _build_wsd(opt, total, cfg):
     return lr_scheduler.LambdaLR(opt, lambda step: wsd_factor(step, total, warmup, decay, final, shape))
 
 
+def _build_warmup_linear(opt, total, cfg):
+    warmup = round(_number("warmup_fraction", cfg["warmup_fraction"], 0.0, 1.0, hi_open=True) * total)
+    return lr_scheduler.LambdaLR(opt, lambda step: wsd_factor(step, total, warmup, total - warmup, 0.0, "linear"))
+
+
 def _build_plateau(opt, total, cfg):
     factor = _number("factor", cfg["factor"], 0.0, 1.0, lo_open=True, hi_open=True)
     patience = round(_number("patience_fraction", cfg["patience_fraction"], 0.0, 1.0) * total)
@@ -234,7 +242,8 @@ def _build_plateau(opt, total, cfg):
 _BUILDERS = {
     "constant": _build_constant, "step": _build_step, "exponential": _build_exponential,
     "cyclic": _build_cyclic, "cosine": _build_cosine, "onecycle": _build_onecycle,
-    "warmup_cosine": _build_warmup_cosine, "wsd": _build_wsd, "plateau": _build_plateau,
+    "warmup_cosine": _build_warmup_cosine, "warmup_linear": _build_warmup_linear, "wsd": _build_wsd,
+    "plateau": _build_plateau,
 }
 
 

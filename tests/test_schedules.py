@@ -401,3 +401,23 @@ def test_hypergradient_in_make_method_reports_its_adapted_lr():
 def test_hypergradient_bad_values_name_the_field(kwargs, field):
     with pytest.raises(ValueError, match=field):
         HDSGD([torch.nn.Parameter(torch.zeros(1))], **kwargs)
+
+
+def test_warmup_linear_ramps_then_decays_linearly_to_zero():
+    import torch
+
+    from lropt.schedules import make_schedule
+
+    params = [torch.nn.Parameter(torch.zeros(1))]
+    opt = torch.optim.SGD(params, lr=2.0)
+    sched = make_schedule("warmup_linear", opt, 100)
+    lrs = []
+    for _ in range(101):
+        lrs.append(sched.get_last_lr()[0])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(2.0 * 1 / 11)          # warmup over round(0.1 * 100) = 10 steps
+    assert lrs[10] == pytest.approx(2.0)
+    assert lrs[55] == pytest.approx(2.0 * (1 - 45 / 90))  # linear decay over the remaining 90 steps
+    assert lrs[99] == pytest.approx(2.0 * (1 - 89 / 90))  # the last training step
+    assert lrs[100] == lrs[99]                             # held after total_steps
