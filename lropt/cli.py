@@ -31,10 +31,11 @@ def inspect(run_dir: str, png: str | None, all_tags: bool) -> None:
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     if not all_tags:
-        rows = [r for r in rows if "/features/" not in r["tag"]] or rows
+        rows = [r for r in rows if "/features/" not in r["tag"] and "/x" not in r["tag"]] or rows
     table = Table(title=f"lropt run: {run_dir}")
-    for col in ("tag", "steps", "first", "min", "max", "last"):
-        table.add_column(col, justify="left" if col == "tag" else "right")
+    table.add_column("tag", overflow="fold", ratio=3)
+    for col in ("steps", "first", "min", "max", "last"):
+        table.add_column(col, justify="right", no_wrap=True)
     for r in rows:
         table.add_row(
             r["tag"], f"{r['first_step']}..{r['last_step']} ({r['points']})",
@@ -42,7 +43,10 @@ def inspect(run_dir: str, png: str | None, all_tags: bool) -> None:
         )
     console.print(table)
     if png:
-        console.print(f"wrote {plot_run(run_dir, png)}")
+        try:
+            console.print(f"wrote {plot_run(run_dir, png)}")
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
 
 
 @cli.command("meta-train")

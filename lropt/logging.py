@@ -60,8 +60,15 @@ class TBLogger:
         self.writer.close()
 
 
-def read_scalars(run_dir: str | os.PathLike, prefix: str = "lropt/") -> dict[str, list[tuple[int, float]]]:
-    """All scalars under ``prefix`` in the event files below ``run_dir``: ``{tag: [(step, value), ...]}``."""
+RUN_PREFIXES = ("lropt/", "compare/")  # wrapper runs, and `lropt compare` overlays
+
+
+def read_scalars(run_dir: str | os.PathLike, prefix: str | tuple = RUN_PREFIXES) -> dict[str, list[tuple[int, float]]]:
+    """All scalars under ``prefix`` (one or several) in the event files below ``run_dir``.
+
+    Returns ``{tag: [(step, value), ...]}``; with several event folders (one per
+    method in a comparison) each tag is prefixed with its folder.
+    """
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     run_dir = Path(run_dir)

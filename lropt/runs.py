@@ -4,13 +4,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .logging import read_scalars
+from .logging import RUN_PREFIXES, read_scalars
 
 
-def summarise_run(run_dir: str | os.PathLike, prefix: str = "lropt/") -> list[dict]:
+def summarise_run(run_dir: str | os.PathLike, prefix=RUN_PREFIXES) -> list[dict]:
     """One row per logged tag: steps, first/min/max/last value."""
+    scalars = read_scalars(run_dir, prefix)
+    if not scalars:
+        raise ValueError(f"no lropt scalars ({', '.join(RUN_PREFIXES)}) in the event files under {str(run_dir)!r}")
     rows = []
-    for tag, points in sorted(read_scalars(run_dir, prefix).items()):
+    for tag, points in sorted(scalars.items()):
         values = [v for _, v in points]
         rows.append(
             {
@@ -27,16 +30,20 @@ def summarise_run(run_dir: str | os.PathLike, prefix: str = "lropt/") -> list[di
     return rows
 
 
-def plot_run(run_dir: str | os.PathLike, png: str | os.PathLike, prefix: str = "lropt/lr/") -> Path:
-    """Plot the LR trajectories (log scale) of a run into ``png``."""
+def _is_lr_tag(tag: str) -> bool:
+    return "lropt/lr/" in tag or tag.endswith("compare/lr")
+
+
+def plot_run(run_dir: str | os.PathLike, png: str | os.PathLike) -> Path:
+    """Plot the LR trajectories (log scale) of a run, or of every method of a comparison, into ``png``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    scalars = read_scalars(run_dir, prefix)
+    scalars = {t: v for t, v in read_scalars(run_dir).items() if _is_lr_tag(t)}
     if not scalars:
-        raise ValueError(f"no scalars under {prefix!r} in {str(run_dir)!r}")
+        raise ValueError(f"no LR trajectories in the event files under {str(run_dir)!r}")
     fig, ax = plt.subplots(figsize=(7, 4))
     for tag, points in sorted(scalars.items()):
         steps, values = zip(*points)

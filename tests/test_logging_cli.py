@@ -67,3 +67,23 @@ def test_inspect_errors_are_usage_errors(tmp_path):
     res = CliRunner().invoke(cli, ["inspect", str(tmp_path / "empty")])
     assert res.exit_code == 2 and "no TensorBoard event files" in res.output
     assert "Traceback" not in res.output
+
+
+def test_inspect_reads_comparison_overlays(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    for method, lr in (("constant", 1e-3), ("lropt", 2e-3)):
+        w = SummaryWriter(str(tmp_path / "cmp" / method))
+        for step in range(5):
+            w.add_scalar("compare/lr", lr, step)
+        w.close()
+    png = tmp_path / "lr.png"
+    res = CliRunner().invoke(cli, ["inspect", str(tmp_path / "cmp"), "--png", str(png)])
+    assert res.exit_code == 0, res.output
+    assert "constant:compare/lr" in res.output and "lropt:compare/lr" in res.output
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    other = SummaryWriter(str(tmp_path / "other"))
+    other.add_scalar("loss", 1.0, 0)
+    other.close()
+    res = CliRunner().invoke(cli, ["inspect", str(tmp_path / "other")])
+    assert res.exit_code == 2 and "no lropt scalars" in res.output

@@ -66,7 +66,7 @@ def main() -> None:
         lo, hi = min(lo, lr), max(hi, lr)
         if step % args.report == 0:
             rows.append({"step": step, "lr_now": lr, "lr_min": lo, "lr_max": hi, "mult_min": lo / 1e-3, "mult_max": hi / 1e-3,
-                         "rss_mib": rss_mib(), "seconds": time.perf_counter() - t0, "loss": float(loss)})
+                         "rss_mib": rss_mib(), "seconds": time.perf_counter() - t0, "loss": float(loss.detach())})
     ok_bounds = math.isfinite(lo) and lo > 0 and hi / 1e-3 <= bound * (1 + 1e-6) and lo / 1e-3 >= 1 / bound / (1 + 1e-6)
     result = {"command": "python tools/soak.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items()),
               "steps": args.steps, "rss_start_mib": start, "rss_end_mib": rss_mib(), "lr_bounds_ok": ok_bounds,
