@@ -267,14 +267,16 @@ class LROptimizerWrapper(torch.optim.Optimizer):
     def step(self, closure: Callable[[], Tensor] | None = None, *, loss=None):
         """Observe, set each group's LR, step the base optimizer.
 
-        ``loss`` (keyword-only) is this step's training loss; with a closure,
-        the closure's return value is used when ``loss`` is not given.
+        ``loss`` (keyword-only) is this step's training loss. Without it, a
+        loss fed through ``observe(loss=...)`` since the last step is used, and
+        then the closure's return value (frameworks that average the loss over
+        ranks or micro-batches feed it through ``observe``).
         """
         result = None
         if closure is not None:
             with torch.enable_grad():
                 result = closure()
-            if loss is None:
+            if loss is None and self._pending_loss is None:  # a loss fed through observe() wins
                 loss = result
         loss_t = self._as_scalar(loss, "loss")
         if loss_t is None:

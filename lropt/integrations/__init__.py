@@ -1,0 +1,63 @@
+"""Framework integrations: HF Trainer (:mod:`.hf`), Lightning (:mod:`.lightning`), DDP (:mod:`.ddp`).
+
+accelerate needs no module: ``accelerator.prepare(model, wrapper)`` works as is
+(see the README). Importing this package imports no framework; each submodule
+imports its framework when it is imported.
+
+Shared helpers:
+
+- :func:`find_wrapper` digs the :class:`~lropt.LROptimizerWrapper` out of the
+  layers that frameworks put around an optimizer (accelerate's
+  ``AcceleratedOptimizer``, Lightning's ``LightningOptimizer``, DeepSpeed).
+- :func:`lropt_scalars` returns the lropt TensorBoard scalars (the tag scheme
+  of :mod:`lropt.logging`) as a ``{tag: float}`` dict, for a framework's logger.
+"""
+from __future__ import annotations
+
+from ..logging import FEATURE_TAG, LR_TAG, MULT_TAG, SKIPPED_TAG
+from ..wrapper import LROptimizerWrapper
+
+__all__ = ["find_wrapper", "lropt_scalars"]
+
+_INNER_ATTRS = ("optimizer", "_optimizer")
+
+
+def find_wrapper(obj, *, required: bool = True) -> LROptimizerWrapper | None:
+    """The :class:`LROptimizerWrapper` inside ``obj`` (``obj`` itself, or one reached
+    through ``.optimizer`` / ``._optimizer`` attributes, at most 8 levels deep).
+
+    With ``required=False`` returns ``None`` where there is none; otherwise raises
+    ``TypeError`` naming what was found.
+    """
+    seen = obj
+    for _ in range(8):
+        if isinstance(obj, LROptimizerWrapper):
+            return obj
+        inner = next((getattr(obj, a) for a in _INNER_ATTRS if getattr(obj, a, None) is not None), None)
+        if inner is None or inner is obj:
+            break
+        obj = inner
+    if required:
+        raise TypeError(
+            f"no LROptimizerWrapper found in {type(seen).__name__} "
+            "(pass the wrapper explicitly, or wrap the optimizer: LROptimizerWrapper(opt, ...))"
+        )
+    return None
+
+
+def lropt_scalars(wrapper: LROptimizerWrapper, *, features: bool = True) -> dict[str, float]:
+    """The wrapper's current TensorBoard scalars, keyed by lropt's tags: effective LR and
+    multiplier per group, the features of group 0 (when ``features``), skipped steps.
+
+    Reads the device once (call it at logging time, not every step).
+    """
+    from .. import features as F
+
+    out = {LR_TAG.format(i): lr for i, lr in enumerate(wrapper.get_last_lr())}
+    if wrapper.controller is not None:
+        out.update({MULT_TAG.format(i): m for i, m in enumerate(wrapper.multipliers().tolist())})
+        last = getattr(wrapper, "_last_features", None)
+        if features and last is not None:
+            out.update({FEATURE_TAG.format(n): v for n, v in zip(F.FEATURE_NAMES, last[0].tolist())})
+    out[SKIPPED_TAG] = float(getattr(wrapper, "_skipped", 0))
+    return out
