@@ -291,3 +291,37 @@ def test_divergence_guard_forces_the_lr_down_while_loss_is_above_the_ratio():
     assert (out["log_mult"][1:] > 0).all()
     with pytest.raises(ValueError, match="guard_loss_ratio"):
         LRController(guard_loss_ratio=0.5)
+
+
+def test_zero_gradients_keep_the_lr_finite_and_positive(model):
+    opt = LROptimizerWrapper(adamw(model), controller=active_controller())
+    for step in range(5):
+        loss = loss_at(model, step)
+        loss.backward()
+        for p in model.parameters():
+            p.grad.zero_()
+        opt.step(loss=loss)
+        opt.zero_grad()
+    assert all(math.isfinite(lr) and lr > 0 for lr in opt.get_last_lr())
+    assert all(torch.isfinite(v).all() for v in opt._feat.values())
+
+
+def test_an_empty_parameter_group_is_carried_along(model):
+    groups = two_groups(model) + [{"params": [], "lr": 1e-3}]
+    opt = LROptimizerWrapper(torch.optim.AdamW(groups), controller=active_controller())
+    train(opt, model, 4)
+    assert len(opt.get_last_lr()) == 3 and all(lr > 0 for lr in opt.get_last_lr())
+
+
+def test_skipped_steps_reach_tensorboard(model, tmp_path):
+    from lropt.logging import read_scalars
+
+    opt = LROptimizerWrapper(adamw(model), controller=active_controller(), skip_nonfinite=True,
+                             log_dir=tmp_path / "run", log_every=1)
+    for step in range(3):
+        loss = loss_at(model, step)
+        loss.backward()
+        opt.step(loss=torch.tensor(float("nan")) if step == 1 else loss)
+        opt.zero_grad()
+    opt.close()
+    assert [v for _, v in read_scalars(tmp_path / "run")["lropt/skipped_steps"]] == [0.0, 1.0, 1.0]
