@@ -31,7 +31,8 @@ class TasksConfig:
     validation: list = field(default_factory=lambda: ["logistic_regression"])
     validation_count: int = 4          # validation tasks sampled once (fixed seed) from `validation`
     optimizers: list = field(default_factory=lambda: ["adam"])
-    base_lr_spread: float = 1.0        # base LR = task default * 10**U(-spread, spread)
+    base_lr_spread: float = 1.0        # base LR = task default * 10**U(shift - spread, shift + spread)
+    base_lr_shift: float = 0.0         # centre of that range in decades (> 0: more too-high base LRs)
 
 
 @dataclass

@@ -121,7 +121,8 @@ class MetaTrainer:
         task_seed = int(r.integers(2**31 - 1))
         n = cfg.inner.runs_per_group
         units = n // 2 if cfg.estimator.name == "pes" else n
-        factors = 10.0 ** r.uniform(-cfg.tasks.base_lr_spread, cfg.tasks.base_lr_spread, size=units)
+        shift, spread = cfg.tasks.base_lr_shift, cfg.tasks.base_lr_spread
+        factors = 10.0 ** r.uniform(shift - spread, shift + spread, size=units)
         seeds = r.integers(2**31 - 1, size=units)
         lo, hi = math.log(cfg.inner.horizon_min), math.log(cfg.inner.horizon_max)
         horizon = int(round(math.exp(r.uniform(lo, hi))))

@@ -45,3 +45,17 @@ def test_bad_files(tmp_path):
         load_recipe(bad)
     with pytest.raises(RecipeError, match="must be a table"):
         from_dict({"outer": 3})
+
+
+def test_base_lr_shift_moves_the_sampled_base_lrs():
+    import numpy as np
+
+    from lropt.meta.trainer import MetaTrainer
+
+    rec = load_recipe(None, ['tasks.train=["quadratic"]', "tasks.validation_count=1", "tasks.base_lr_shift=1.0",
+                             "tasks.base_lr_spread=0.25", "estimator.name=tbptt"])
+    trainer = MetaTrainer(rec, seed=0)
+    spec = trainer._draw_spec()
+    base = trainer.families[0].sample(spec.task_seed).base_lr(spec.optimizer)
+    factors = np.log10(np.array(spec.base_lrs) / base)
+    assert ((factors >= 0.75 - 1e-9) & (factors <= 1.25 + 1e-9)).all()
