@@ -101,7 +101,7 @@ def main(argv=None) -> dict:
 
     lrs = [h["learning_rate"] for h in trainer.state.log_history if "learning_rate" in h]
     result = {
-        "steps": trainer.state.global_step, "controller_ticks": opt._ticks,
+        "steps": trainer.state.global_step, "controller_ticks": opt.steps_taken,
         "val_accuracy": final["eval_accuracy"], "val_loss": final["eval_loss"],
         "lr_min": min(lrs), "lr_max": max(lrs), "lr_last": opt.get_last_lr()[0],
         "train_seconds": round(train_s, 1),

@@ -42,16 +42,10 @@ class TBLogger:
         self.writer = SummaryWriter(log_dir=str(log_dir))
         self.writer.add_custom_scalars(custom_scalars_layout())
 
-    def log(self, step: int, lrs, mults=None, feats=None, skipped: int | None = None) -> None:
-        """Write one row of scalars. ``lrs``/``mults`` are per-group floats, ``feats`` a per-name dict."""
-        for i, lr in enumerate(lrs):
-            self.writer.add_scalar(LR_TAG.format(i), lr, step)
-        for i, m in enumerate(mults or ()):
-            self.writer.add_scalar(MULT_TAG.format(i), m, step)
-        for name, value in (feats or {}).items():
-            self.writer.add_scalar(FEATURE_TAG.format(name), value, step)
-        if skipped is not None:
-            self.writer.add_scalar(SKIPPED_TAG, skipped, step)
+    def write(self, step: int, scalars: dict[str, float]) -> None:
+        """Write one row of scalars (``{tag: value}``, e.g. ``LROptimizerWrapper.scalars()``)."""
+        for tag, value in scalars.items():
+            self.writer.add_scalar(tag, value, step)
 
     def flush(self) -> None:
         self.writer.flush()

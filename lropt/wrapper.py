@@ -221,6 +221,26 @@ class LROptimizerWrapper(torch.optim.Optimizer):
             self._ctrl_state = self.controller.extend_state(self._ctrl_state, 1)
 
     @property
+    def device(self) -> torch.device:
+        """Where the features and the controller live (the first parameter's device)."""
+        return self._device
+
+    @property
+    def steps_taken(self) -> int:
+        """Base-optimizer steps taken through the wrapper (a GradScaler-skipped step never counts)."""
+        return self._ticks
+
+    @property
+    def skipped_steps(self) -> int:
+        """Base steps skipped on non-finite values (``skip_nonfinite=True``)."""
+        return self._skipped
+
+    @property
+    def last_features(self) -> Tensor | None:
+        """The features ``[groups, F]`` of the last controller call (None before the first)."""
+        return self._last_features
+
+    @property
     def base_lrs(self) -> list[float]:
         """The base LR of each group (``group["lr"]``: what schedulers and users set)."""
         return [float(g["lr"]) for g in self.param_groups]
@@ -403,16 +423,22 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         self._update_ratio = torch.nan_to_num(torch.stack(ratios), nan=0.0, posinf=1e6)
 
     # ----------------------------------------------------------------- logging
-    def _maybe_log(self) -> None:
-        if self._logger is None or self._ticks % self.log_every != 0:
-            return
-        lrs = self.get_last_lr()
-        mults = feats = None
+    def scalars(self, *, features: bool = True) -> dict[str, float]:
+        """The lropt TensorBoard scalars now, by tag (see :mod:`lropt.logging`): effective LR and
+        multiplier per group, group 0's features, skipped steps. Reads the device once."""
+        from .logging import FEATURE_TAG, LR_TAG, MULT_TAG, SKIPPED_TAG
+
+        out = {LR_TAG.format(i): lr for i, lr in enumerate(self.get_last_lr())}
         if self.controller is not None:
-            mults = self.multipliers().tolist()
-            if self._last_features is not None:
-                feats = dict(zip(F.FEATURE_NAMES, self._last_features[0].tolist()))
-        self._logger.log(self._ticks, lrs, mults, feats, skipped=self._skipped)
+            out.update({MULT_TAG.format(i): m for i, m in enumerate(self.multipliers().tolist())})
+            if features and self._last_features is not None:
+                out.update({FEATURE_TAG.format(n): v for n, v in zip(F.FEATURE_NAMES, self._last_features[0].tolist())})
+        out[SKIPPED_TAG] = float(self._skipped)
+        return out
+
+    def _maybe_log(self) -> None:
+        if self._logger is not None and self._ticks % self.log_every == 0:
+            self._logger.write(self._ticks, self.scalars())
 
     def close(self) -> None:
         """Flush and close the TensorBoard writer, if any."""

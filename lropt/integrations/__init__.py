@@ -14,7 +14,6 @@ Shared helpers:
 """
 from __future__ import annotations
 
-from ..logging import FEATURE_TAG, LR_TAG, MULT_TAG, SKIPPED_TAG
 from ..wrapper import LROptimizerWrapper
 
 __all__ = ["find_wrapper", "lropt_scalars"]
@@ -51,13 +50,4 @@ def lropt_scalars(wrapper: LROptimizerWrapper, *, features: bool = True) -> dict
 
     Reads the device once (call it at logging time, not every step).
     """
-    from .. import features as F
-
-    out = {LR_TAG.format(i): lr for i, lr in enumerate(wrapper.get_last_lr())}
-    if wrapper.controller is not None:
-        out.update({MULT_TAG.format(i): m for i, m in enumerate(wrapper.multipliers().tolist())})
-        last = getattr(wrapper, "_last_features", None)
-        if features and last is not None:
-            out.update({FEATURE_TAG.format(n): v for n, v in zip(F.FEATURE_NAMES, last[0].tolist())})
-    out[SKIPPED_TAG] = float(getattr(wrapper, "_skipped", 0))
-    return out
+    return wrapper.scalars(features=features)

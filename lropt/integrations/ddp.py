@@ -94,7 +94,7 @@ def lr_in_sync(wrapper, group=None) -> bool:
     from . import find_wrapper
 
     w = find_wrapper(wrapper)
-    mine = torch.tensor(w.get_last_lr(), dtype=torch.float64, device=w._device)
+    mine = torch.tensor(w.get_last_lr(), dtype=torch.float64, device=w.device)
     if not is_distributed(group):
         return True
     gathered = [torch.empty_like(mine) for _ in range(dist.get_world_size(group))]

@@ -156,7 +156,7 @@ class LROptCallback(TrainerCallback):
     def _feed_loss(self) -> None:
         if self.wrapper is None or not self.train_loss:
             return
-        loss = _mean_or_none(self._take_loss(), self.wrapper._device)  # no-op unless multi-process
+        loss = _mean_or_none(self._take_loss(), self.wrapper.device)  # no-op unless multi-process
         if loss is not None:
             self.wrapper.observe(loss=loss)
 

@@ -112,7 +112,7 @@ class LROptCallback(pl.Callback):
             return
         loss, self._loss = self._loss, None
         if self.train_loss:
-            loss = _mean_or_none(loss, self.wrapper._device)  # no-op unless multi-process
+            loss = _mean_or_none(loss, self.wrapper.device)  # no-op unless multi-process
             if loss is not None:
                 self.wrapper.observe(loss=loss)
 
@@ -120,7 +120,7 @@ class LROptCallback(pl.Callback):
         if self.wrapper is None or trainer.sanity_checking:
             return
         value = trainer.callback_metrics.get(self.monitor)
-        value = _mean_or_none(None if value is None else value.detach().reshape(()).float(), self.wrapper._device)
+        value = _mean_or_none(None if value is None else value.detach().reshape(()).float(), self.wrapper.device)
         if value is not None and math.isfinite(float(value)):
             self.wrapper.observe(val_loss=value)
 
