@@ -12,8 +12,6 @@ import copy
 import dataclasses
 import math
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch

@@ -1,5 +1,4 @@
 """DDP: two gloo processes on CPU, different local data; every rank must compute the same LR."""
-import os
 
 import pytest
 import torch
