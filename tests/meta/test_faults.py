@@ -34,3 +34,26 @@ def test_full_disk_reports_and_keeps_the_previous_checkpoint(tmp_path, monkeypat
     state = torch.load(ckpt, weights_only=False)
     assert state["trainer"]["counters"]["outer_step"] == 2
     run.close()
+
+
+def test_a_non_finite_meta_gradient_skips_the_update_and_is_counted(monkeypatch):
+    from lropt.meta import trainer as T
+
+    rec = load_recipe(None, TINY + ["outer.steps=2", "estimator.name=pes"])
+    tr = T.MetaTrainer(rec, seed=0)
+    before = {k: v.clone() for k, v in tr.controller.state_dict().items()}
+    real_pes = T.pes
+
+    def poisoned(*args, **kwargs):
+        grads, loss, info = real_pes(*args, **kwargs)
+        return {k: torch.full_like(v, float("nan")) for k, v in grads.items()}, loss, info
+
+    monkeypatch.setattr(T, "pes", poisoned)
+    tr.outer_step()
+    assert tr.counters.skipped_updates == 1
+    for k, v in tr.controller.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    monkeypatch.undo()
+    tr.outer_step()
+    assert tr.counters.skipped_updates == 1
+    assert any(not torch.equal(v, before[k]) for k, v in tr.controller.state_dict().items())
