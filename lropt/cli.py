@@ -49,6 +49,12 @@ def inspect(run_dir: str, png: str | None, all_tags: bool) -> None:
             raise click.UsageError(str(exc)) from None
 
 
+def _positive_int(ctx, param, value):
+    if value is not None and value < 1:
+        raise click.BadParameter(f"must be >= 1, got {value}")
+    return value
+
+
 @cli.command("meta-train")
 @click.argument("recipe", required=False, type=click.Path(dir_okay=False))
 @click.option("--out", default="runs/meta", show_default=True, type=click.Path(file_okay=False),
@@ -58,7 +64,8 @@ def inspect(run_dir: str, png: str | None, all_tags: bool) -> None:
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a recipe entry, e.g. --set outer.steps=50 (repeatable).")
-@click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice).")
+@click.option("--threads", type=int, default=None, callback=_positive_int,
+              help="torch CPU threads (default: torch's choice).")
 @click.option("--init-controller", type=click.Path(dir_okay=False), default=None,
               help="Start from this controller file's weights (its config must match the recipe's).")
 def meta_train(recipe, out, seed, device, resume, overrides, threads, init_controller):
@@ -73,8 +80,6 @@ def meta_train(recipe, out, seed, device, resume, overrides, threads, init_contr
         rec = load_recipe(recipe, overrides)
         _check_device(device)
         if threads is not None:
-            if threads < 1:
-                raise click.BadParameter("must be >= 1", param_hint="--threads")
             torch.set_num_threads(threads)
         run = MetaRun(rec, out, seed=seed, device=device, resume=resume, log=console.print)
         if init_controller and not resume:
@@ -118,12 +123,6 @@ def _split_list(value: tuple[str, ...] | str | None) -> list[str]:
         return []
     items = (value,) if isinstance(value, str) else value
     return [part.strip() for item in items for part in item.split(",") if part.strip()]
-
-
-def _positive_int(ctx, param, value):
-    if value is not None and value < 1:
-        raise click.BadParameter(f"must be >= 1, got {value}")
-    return value
 
 
 def _lr_factors(ctx, param, value: str) -> list[float]:

@@ -253,7 +253,9 @@ class LROptimizerWrapper(torch.optim.Optimizer):
 
     def get_last_lr(self) -> list[float]:
         """The effective LR of each group: base LR times the current multiplier."""
-        mults = self.multipliers().tolist()
+        return self._effective_lrs(self.multipliers().tolist())
+
+    def _effective_lrs(self, mults: list[float]) -> list[float]:
         return [float(g["lr"]) * m for g, m in zip(self.param_groups, mults)]
 
     def as_scheduler(self) -> ControllerScheduler:
@@ -428,9 +430,10 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         multiplier per group, group 0's features, skipped steps. Reads the device once."""
         from .logging import FEATURE_TAG, LR_TAG, MULT_TAG, SKIPPED_TAG
 
-        out = {LR_TAG.format(i): lr for i, lr in enumerate(self.get_last_lr())}
+        mults = self.multipliers().tolist()
+        out = {LR_TAG.format(i): lr for i, lr in enumerate(self._effective_lrs(mults))}
         if self.controller is not None:
-            out.update({MULT_TAG.format(i): m for i, m in enumerate(self.multipliers().tolist())})
+            out.update({MULT_TAG.format(i): m for i, m in enumerate(mults)})
             if features and self._last_features is not None:
                 out.update({FEATURE_TAG.format(n): v for n, v in zip(F.FEATURE_NAMES, self._last_features[0].tolist())})
         out[SKIPPED_TAG] = float(self._skipped)

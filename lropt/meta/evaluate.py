@@ -12,25 +12,18 @@ import math
 import torch
 
 from ..tasks.base import Task, forward
+from ..schedules import make_optimizer
 from ..wrapper import LROptimizerWrapper
 
 LR_FACTORS = (0.1, 1.0, 10.0)
 CAP = 5.0
 
 
-def _make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
-    return torch.optim.Adam(params, lr=lr)
-
-
 def train_run(task: Task, *, steps: int, lr: float, optimizer: str = "adam", controller=None,
               schedule: str = "constant", seed: int = 0, device=None, record_lr: bool = False) -> dict:
     """Train ``task`` for ``steps``; return final validation loss (inf if diverged) and the LR trace."""
     model = task.init_model(seed).to(device)
-    opt = _make_optimizer(optimizer, model.parameters(), lr)
+    opt = make_optimizer(optimizer, model.parameters(), lr)
     sched = None
     if schedule == "cosine":
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)

@@ -23,7 +23,7 @@ from .estimators import pes, tbptt
 from .evaluate import Validator
 from .inner_optim import inner_optimizer
 from .recipe import Recipe
-from .unroll import RunGroup, start_group
+from .unroll import RunGroup, map_tensors, start_group
 
 VALIDATION_SEED = 9_000_001  # validation tasks are drawn from their own stream, never from training's
 
@@ -253,16 +253,6 @@ class MetaTrainer:
             spec = GroupSpec(**saved["spec"])
             g = self._build_group(spec)
             for name, value in saved["tensors"].items():
-                setattr(g, name, _to(value, self.device))
+                setattr(g, name, map_tensors(lambda t: t.to(self.device), value))
             g.step = saved["step"]
             self.specs[i], self.groups[i] = spec, g
-
-
-def _to(tree, device):
-    if isinstance(tree, torch.Tensor):
-        return tree.to(device)
-    if isinstance(tree, dict):
-        return {k: _to(v, device) for k, v in tree.items()}
-    if isinstance(tree, (list, tuple)):
-        return type(tree)(_to(v, device) for v in tree)
-    return tree

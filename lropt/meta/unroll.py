@@ -99,17 +99,18 @@ class RunGroup:
     def detach_(self) -> None:
         """Cut the graph between truncations: state carries over, gradients do not."""
         self.params = {k: v.detach() for k, v in self.params.items()}
-        self.opt_state = _detach_tree(self.opt_state)
+        self.opt_state = map_tensors(Tensor.detach, self.opt_state)
         self.ctrl = {k: v.detach() for k, v in self.ctrl.items()}
 
 
-def _detach_tree(tree):
+def map_tensors(fn: Callable[[Tensor], Tensor], tree):
+    """Apply ``fn`` to every tensor in a nest of dicts, lists and tuples (other leaves unchanged)."""
     if isinstance(tree, Tensor):
-        return tree.detach()
+        return fn(tree)
     if isinstance(tree, dict):
-        return {k: _detach_tree(v) for k, v in tree.items()}
+        return {k: map_tensors(fn, v) for k, v in tree.items()}
     if isinstance(tree, (list, tuple)):
-        return type(tree)(_detach_tree(v) for v in tree)
+        return type(tree)(map_tensors(fn, v) for v in tree)
     return tree
 
 
