@@ -69,9 +69,15 @@ def _positive_int(ctx, param, value):
 @click.option("--init-controller", type=click.Path(dir_okay=False), default=None,
               help="Start from this controller file's weights (its config must match the recipe's).")
 def meta_train(recipe, out, seed, device, resume, overrides, threads, init_controller):
-    """Meta-train a controller from RECIPE (default: the embedded default recipe)."""
+    """Meta-train a controller from RECIPE (default: the embedded default recipe).
+
+    Under torchrun (``torchrun --nproc_per_node N -m lropt meta-train ...``) the
+    run groups are shared out among the N processes and their meta-gradients
+    summed; rank 0 alone prints, validates and writes the run directory.
+    """
     import torch
 
+    from .meta import distributed
     from .meta.recipe import RecipeError, load_recipe
     from .meta.run import Interrupted, MetaRun, RunError
     from .progress import meta_progress
@@ -79,31 +85,35 @@ def meta_train(recipe, out, seed, device, resume, overrides, threads, init_contr
     try:
         rec = load_recipe(recipe, overrides)
         _check_device(device)
+        shard, device = distributed.init_from_env(device)
         if threads is not None:
             torch.set_num_threads(threads)
-        run = MetaRun(rec, out, seed=seed, device=device, resume=resume, log=console.print)
+        out_console = console if shard.is_main else Console(quiet=True)
+        run = MetaRun(rec, out, seed=seed, device=device, resume=resume, log=out_console.print, shard=shard)
         if init_controller and not resume:
             run.trainer.init_from(init_controller)
     except (RecipeError, RunError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
-    console.print(f"meta-training [bold]{run.recipe.name}[/] -> {out} (seed {run.seed}, {device})")
+    where = f"{device}, {shard.world_size} processes" if shard.active else device
+    out_console.print(f"meta-training [bold]{run.recipe.name}[/] -> {out} (seed {run.seed}, {where})")
     try:
-        with meta_progress(console, start=run.trainer.counters.outer_step) as progress:
-            summary = run.train(progress)
+        with meta_progress(out_console, start=run.trainer.counters.outer_step) as progress:
+            summary = run.train(progress if shard.is_main else None)
     except Interrupted as stop:
-        console.print(f"[yellow]{stop}: checkpoint written; continue with --resume[/]")
+        out_console.print(f"[yellow]{stop}: checkpoint written; continue with --resume[/]")
         sys.exit(130)
     except RunError as exc:
-        console.print(f"[red]error:[/] {exc}")
+        out_console.print(f"[red]error:[/] {exc}")
         sys.exit(1)
     finally:
         run.close()
-    console.print(
+        distributed.shutdown()
+    out_console.print(
         f"done: best validation score vs constant LR {summary['best_score_vs_constant']:+.3f} "
         f"(log-ratio of final val loss; negative is better) at outer step {summary['best_step']}; "
         f"{summary['diverged_runs']} diverged inner runs reset"
     )
-    console.print(f"controller: {out}/controller.pt   TensorBoard: tensorboard --logdir {out}/tb")
+    out_console.print(f"controller: {out}/controller.pt   TensorBoard: tensorboard --logdir {out}/tb")
 
 
 def _check_device(device: str) -> None:

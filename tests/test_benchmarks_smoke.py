@@ -62,3 +62,13 @@ def test_bench_meta_quick(tmp_path):
             assert positive(r[key]), (key, r)
         # inner steps are counted as runs x steps: a whole number of steps per run
         assert r["inner_steps"] % r["runs"] == 0
+
+
+def test_bench_meta_dist_quick(tmp_path):
+    report = run_tool("bench_meta_dist.py", tmp_path / "meta_dist.json")
+    rows = report["results"]
+    assert [r["processes"] for r in rows] == [1, 2]
+    for r in rows:
+        assert positive(r["inner_steps_per_s"]) and r["groups"] == 2, r
+        assert r["max_abs_diff"] < 1e-5, "2 processes must train the same controller as 1"
+    assert rows[0]["inner_steps"] == rows[1]["inner_steps"], "same total task batch"

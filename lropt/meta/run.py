@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from ..controller_file import atomic_torch_save, save_controller
+from .distributed import Shard, current_shard
 from .recipe import Recipe, dump_toml, from_dict
 from .trainer import MetaTrainer
 
@@ -33,19 +34,19 @@ class Interrupted(Exception):
     pass
 
 
-def _check_writable(out: Path) -> None:
+def _check_writable(out: Path, rank: int = 0) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
+        probe = out / f".write-test-{rank}"
         probe.write_bytes(b"x")
         probe.unlink()
     except OSError as exc:
         raise RunError(f"output directory {str(out)!r} is not writable: {exc.strerror or exc}") from None
 
 
-def save_checkpoint(path: Path, trainer: MetaTrainer, recipe: Recipe, seed: int) -> None:
+def save_checkpoint(path: Path, trainer_state: dict, recipe: Recipe, seed: int) -> None:
     payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "recipe": recipe.to_dict(),
-               "seed": seed, "trainer": trainer.state_dict()}
+               "seed": seed, "trainer": trainer_state}
     try:
         atomic_torch_save(payload, path)
     except OSError as exc:
@@ -92,10 +93,15 @@ def _signals_request_stop(flag: dict):
 
 
 class MetaRun:
-    """Owns a run directory; ``train()`` runs the outer loop to ``recipe.outer.steps``."""
+    """Owns a run directory; ``train()`` runs the outer loop to ``recipe.outer.steps``.
+
+    Under ``torch.distributed`` every rank builds a ``MetaRun`` on the same
+    directory (each reads the checkpoint to resume); rank 0 alone writes.
+    """
 
     def __init__(self, recipe: Recipe, out: str | os.PathLike, *, seed: int = 0, device=None,
-                 resume: bool = False, log=None):
+                 resume: bool = False, log=None, shard: Shard | None = None):
+        self.shard = shard or current_shard()
         self.out = Path(out)
         self.ckpt_path = self.out / "checkpoint.pt"
         self.log = log or (lambda msg: None)
@@ -111,12 +117,13 @@ class MetaRun:
         elif self.ckpt_path.exists():
             raise RunError(f"{str(self.out)!r} already holds a run (checkpoint.pt); pass --resume to continue it "
                            "or choose another --out")
-        _check_writable(self.out)
+        _check_writable(self.out, self.shard.rank)
         self.recipe, self.seed = recipe, seed
-        self.trainer = MetaTrainer(recipe, seed=seed, device=device)
+        self.trainer = MetaTrainer(recipe, seed=seed, device=device, shard=self.shard)
         if resume:
             self.trainer.load_state_dict(payload["trainer"])
-        (self.out / "recipe.toml").write_text(dump_toml(recipe))
+        if self.shard.is_main:
+            (self.out / "recipe.toml").write_text(dump_toml(recipe))
         self._tb = None
 
     @property
@@ -128,8 +135,11 @@ class MetaRun:
         return self._tb
 
     def checkpoint(self) -> None:
-        save_checkpoint(self.ckpt_path, self.trainer, self.recipe, self.seed)
-        self.write_controller()
+        """Write ``checkpoint.pt`` and ``controller.pt`` (a collective: every rank calls it, rank 0 writes)."""
+        state = self.trainer.state_dict()
+        if self.shard.is_main:
+            save_checkpoint(self.ckpt_path, state, self.recipe, self.seed)
+            self.write_controller()
 
     def write_controller(self) -> Path:
         c = self.trainer.counters
@@ -149,38 +159,47 @@ class MetaRun:
             self.tb.add_figure("val/lr_trajectory", _trace_figure(traces, step), step)
 
     def train(self, progress=None) -> dict:
-        """Run to the recipe's outer step budget; returns a summary dict."""
+        """Run to the recipe's outer step budget; returns a summary dict.
+
+        Every rank calls it; rank 0 alone validates and writes TensorBoard and
+        ``summary.json`` (``progress`` is only called there).
+        """
         cfg, tr = self.recipe.outer, self.trainer
         flag: dict = {}
         t0, steps0, inner0 = time.perf_counter(), tr.counters.outer_step, tr.counters.inner_steps
         last_val = None
         with _signals_request_stop(flag):
             while tr.counters.outer_step < cfg.steps:
-                info = tr.outer_step()
+                info = tr.outer_step(stop=bool(flag.get("stop")))
                 step = tr.counters.outer_step
                 elapsed = max(time.perf_counter() - t0, 1e-9)
                 rate = (tr.counters.inner_steps - inner0) / elapsed
-                self.tb.add_scalar("meta/loss", info["meta_loss"], step)
-                self.tb.add_scalar("meta/grad_norm", info["grad_norm"], step)
-                self.tb.add_scalar("meta/inner_steps_per_s", rate, step)
-                self.tb.add_scalar("meta/diverged_runs", tr.counters.diverged_runs, step)
-                if step % cfg.eval_every == 0 or step == cfg.steps:
+                main = self.shard.is_main
+                if main:
+                    self.tb.add_scalar("meta/loss", info["meta_loss"], step)
+                    self.tb.add_scalar("meta/grad_norm", info["grad_norm"], step)
+                    self.tb.add_scalar("meta/inner_steps_per_s", rate, step)
+                    self.tb.add_scalar("meta/diverged_runs", tr.counters.diverged_runs, step)
+                if main and (step % cfg.eval_every == 0 or step == cfg.steps):
                     result = tr.validate()
                     last_val = result["score"]
                     self._log_validation(result, step)
-                if progress is not None:
+                if main and progress is not None:
                     progress(step, cfg.steps, info["meta_loss"], last_val, rate)
-                if step % cfg.checkpoint_every == 0 or step == cfg.steps or flag.get("stop"):
+                if step % cfg.checkpoint_every == 0 or step == cfg.steps or info["stop"]:
                     self.checkpoint()
-                if flag.get("stop"):
-                    self.tb.flush()
-                    raise Interrupted(flag["stop"])
-        self.tb.flush()
+                if info["stop"]:
+                    if main:
+                        self.tb.flush()
+                    raise Interrupted(flag.get("stop") or "stop requested on another rank")
         c = tr.counters
         summary = {"outer_steps": c.outer_step, "best_score_vs_constant": c.best_score, "best_step": c.best_step,
                    "diverged_runs": c.diverged_runs, "skipped_updates": c.skipped_updates,
                    "inner_steps": c.inner_steps, "steps_this_session": c.outer_step - steps0,
                    "seconds_this_session": time.perf_counter() - t0, "history": c.history}
+        if not self.shard.is_main:
+            return summary
+        self.tb.flush()
         (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
         return summary
 

@@ -19,6 +19,7 @@ import torch
 from ..controller import LRController
 from ..tasks import get_family, get_task
 from ..tasks.base import Task, TaskFamily
+from .distributed import Shard, all_reduce_sum, current_shard, gather_to_main
 from .estimators import pes, tbptt
 from .evaluate import Validator
 from .inner_optim import inner_optimizer
@@ -87,20 +88,27 @@ def _device(device) -> torch.device:
 
 
 class MetaTrainer:
-    """Meta-trains an :class:`LRController` from a :class:`Recipe`."""
+    """Meta-trains an :class:`LRController` from a :class:`Recipe`.
 
-    def __init__(self, recipe: Recipe, *, seed: int = 0, device=None):
+    Under ``torch.distributed`` (``shard`` of more than one rank) each process
+    unrolls only its share of the run groups and the meta-gradients are summed
+    across ranks (see :mod:`lropt.meta.distributed`); the random draws do not
+    depend on the number of processes.
+    """
+
+    def __init__(self, recipe: Recipe, *, seed: int = 0, device=None, shard: Shard | None = None):
         self.recipe, self.seed, self.device = recipe, seed, _device(device)
+        self.shard = shard or current_shard()
         torch.manual_seed(seed)
         self.rng = np.random.default_rng(seed)
-        self.pes_gen = torch.Generator().manual_seed(seed + 1)
         self.controller = LRController(**asdict(recipe.controller)).to(self.device)
         self.outer_opt = torch.optim.Adam(self.controller.parameters(), lr=recipe.outer.lr)
         self.families = [family_from_entry(e) for e in recipe.tasks.train]
         weights = recipe.tasks.train_weights or [1.0] * len(self.families)
         self.family_p = np.asarray(weights, dtype=float) / float(sum(weights))
-        self.groups: list[RunGroup | None] = [None] * recipe.inner.groups
+        self.groups: list[RunGroup | None] = [None] * recipe.inner.groups   # None where another rank owns it
         self.specs: list[GroupSpec | None] = [None] * recipe.inner.groups
+        self.pending = [True] * recipe.inner.groups   # groups to (re)draw before the next outer step
         self.counters = Counters()
         self.best_state = {k: v.detach().clone() for k, v in self.controller.state_dict().items()}
         self.validator = Validator(self._validation_tasks(), steps=recipe.outer.eval_horizon,
@@ -142,47 +150,76 @@ class MetaTrainer:
         )
 
     def _refresh_groups(self) -> None:
-        for i, g in enumerate(self.groups):
-            if g is None or g.done or not bool(g.alive.any()):
-                if g is not None:
-                    self.counters.diverged_runs += int((~g.alive).sum())
+        """Draw a new spec for every finished group (on every rank, in order); build the ones owned here."""
+        for i, todo in enumerate(self.pending):
+            if todo:
                 self.specs[i] = self._draw_spec()
-                self.groups[i] = self._build_group(self.specs[i])
+                self.groups[i] = self._build_group(self.specs[i]) if self.shard.owns(i) else None
                 self.counters.groups_started += 1
+                self.pending[i] = False
 
     # ------------------------------------------------------------------ one outer step
-    def outer_step(self) -> dict:
+    def _truncate(self, g: RunGroup, k: int, noise_seed: int) -> tuple[float, int]:
+        """One truncation of one group; adds its meta-gradient to ``.grad``; returns (meta-loss, inner steps)."""
+        cfg = self.recipe
+        before = g.step
+        if cfg.estimator.name == "pes":
+            grads, loss, _ = pes(g, self.controller, k, sigma=cfg.estimator.pes_sigma,
+                                 cap=cfg.estimator.loss_cap, power=cfg.estimator.time_power,
+                                 generator=torch.Generator().manual_seed(noise_seed),
+                                 divergence_factor=cfg.inner.divergence_factor)
+            for name, p in self.controller.named_parameters():
+                p.grad = grads[name] if p.grad is None else p.grad + grads[name]
+        else:
+            _, loss, _ = tbptt(g, self.controller, k, cap=cfg.estimator.loss_cap, power=cfg.estimator.time_power,
+                               second_order=cfg.estimator.name == "tbptt2",
+                               divergence_factor=cfg.inner.divergence_factor)
+        return loss, (g.step - before) * g.size
+
+    def outer_step(self, *, stop: bool = False) -> dict:
+        """Advance every group by one truncation and update the controller.
+
+        ``stop`` is this process's stop request; the returned ``info["stop"]``
+        is true when any rank asked, so all ranks stop after the same step.
+        """
         cfg = self.recipe
         self._refresh_groups()
         self.outer_opt.zero_grad(set_to_none=True)
-        losses, inner = [], 0
-        for g in self.groups:
+        n = len(self.groups)
+        loss_sum, inner, diverged = 0.0, 0, 0
+        finished = torch.zeros(n, dtype=torch.float64)
+        for i in range(n):
             k = int(self.rng.integers(cfg.inner.truncation_min, cfg.inner.truncation_max + 1))
-            before = g.step
-            if cfg.estimator.name == "pes":
-                grads, loss, _ = pes(g, self.controller, k, sigma=cfg.estimator.pes_sigma,
-                                     cap=cfg.estimator.loss_cap, power=cfg.estimator.time_power,
-                                     generator=self.pes_gen,
-                                     divergence_factor=cfg.inner.divergence_factor)
-                for name, p in self.controller.named_parameters():
-                    p.grad = grads[name] if p.grad is None else p.grad + grads[name]
-            else:
-                _, loss, _ = tbptt(g, self.controller, k, cap=cfg.estimator.loss_cap, power=cfg.estimator.time_power,
-                                   second_order=cfg.estimator.name == "tbptt2",
-                                   divergence_factor=cfg.inner.divergence_factor)
-            losses.append(loss)
-            inner += (g.step - before) * g.size
-        params = [p for p in self.controller.parameters() if p.grad is not None]
+            noise_seed = int(self.rng.integers(2**63 - 1))
+            g = self.groups[i]
+            if g is None:   # owned by another rank
+                continue
+            loss, steps = self._truncate(g, k, noise_seed)
+            loss_sum, inner = loss_sum + loss, inner + steps
+            if g.done or not bool(g.alive.any()):
+                finished[i] = 1.0
+                diverged += int((~g.alive).sum())
+        params = list(self.controller.parameters())
+        flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).double()
+                          for p in params] + [torch.tensor([loss_sum, inner, diverged, float(stop)],
+                                                           dtype=torch.float64, device=self.device),
+                                              finished.to(self.device)])
+        flat = all_reduce_sum(flat, self.shard).cpu() if self.shard.active else flat.cpu()
+        offset = 0
         for p in params:
-            p.grad /= len(self.groups)
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.outer.clip)) if params else 0.0
+            p.grad = flat[offset:offset + p.numel()].view_as(p).to(p.device, p.dtype) / n
+            offset += p.numel()
+        loss_sum, inner, diverged, any_stop = flat[offset:offset + 4].tolist()
+        self.pending = [bool(f) for f in flat[offset + 4:].tolist()]
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.outer.clip))
         if math.isfinite(grad_norm):
             self.outer_opt.step()
         else:
             self.counters.skipped_updates += 1
         self.counters.outer_step += 1
-        self.counters.inner_steps += inner
-        return {"meta_loss": sum(losses) / len(losses), "grad_norm": grad_norm, "inner_steps": inner}
+        self.counters.inner_steps += int(inner)
+        self.counters.diverged_runs += int(diverged)
+        return {"meta_loss": loss_sum / n, "grad_norm": grad_norm, "inner_steps": int(inner), "stop": any_stop > 0}
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> dict:
@@ -212,19 +249,28 @@ class MetaTrainer:
         return ctrl
 
     # ------------------------------------------------------------------ state
-    def state_dict(self) -> dict:
-        groups = []
-        for spec, g in zip(self.specs, self.groups):
-            if g is None:
-                groups.append(None)
+    def _owned_group_states(self) -> dict:
+        """This rank's groups as ``{index: saved group}``, tensors on the CPU."""
+        out = {}
+        for i, (spec, g) in enumerate(zip(self.specs, self.groups)):
+            if g is None or self.pending[i]:
                 continue
-            groups.append({
-                "spec": asdict(spec),
-                "tensors": {"params": g.params, "buffers": g.buffers, "opt_state": g.opt_state, "feat": g.feat,
-                            "ctrl": g.ctrl, "base_lr": g.base_lr, "update_ratio": g.update_ratio,
-                            "log_loss0": g.log_loss0, "alive": g.alive, "extra": g.extra},
-                "step": g.step,
-            })
+            tensors = {"params": g.params, "buffers": g.buffers, "opt_state": g.opt_state, "feat": g.feat,
+                       "ctrl": g.ctrl, "base_lr": g.base_lr, "update_ratio": g.update_ratio,
+                       "log_loss0": g.log_loss0, "alive": g.alive, "extra": g.extra}
+            out[i] = {"spec": asdict(spec), "tensors": map_tensors(lambda t: t.detach().cpu(), tensors),
+                      "step": g.step}
+        return out
+
+    def state_dict(self) -> dict | None:
+        """Everything needed to continue bit-exactly; gathers every rank's groups (a collective).
+
+        Returns the state on rank 0 and ``None`` on the other ranks.
+        """
+        shards = gather_to_main(self._owned_group_states(), self.shard)
+        if not self.shard.is_main:
+            return None
+        owned = {i: saved for part in shards for i, saved in part.items()}
         return {
             "controller": self.controller.state_dict(),
             "outer_opt": self.outer_opt.state_dict(),
@@ -232,27 +278,34 @@ class MetaTrainer:
             "counters": asdict(self.counters),
             "rng": self.rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(),
-            "pes_rng": self.pes_gen.get_state(),
-            "groups": groups,
+            "groups": [owned.get(i) for i in range(len(self.groups))],
             "validation_baselines": self.validator._baselines,
         }
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore a checkpoint written by any number of processes; builds only the groups owned here."""
         self.controller.load_state_dict(state["controller"])
         self.outer_opt.load_state_dict(state["outer_opt"])
         self.best_state = state["best_state"]
         self.counters = Counters(**state["counters"])
         self.rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
-        self.pes_gen.set_state(state["pes_rng"])
         self.validator._baselines = state.get("validation_baselines", {})
+        if len(state["groups"]) != len(self.groups):
+            raise ValueError(f"checkpoint has {len(state['groups'])} run groups, the recipe {len(self.groups)}")
         for i, saved in enumerate(state["groups"]):
-            if saved is None:
+            finished = saved is None or saved["step"] >= saved["spec"]["horizon"] \
+                or not bool(saved["tensors"]["alive"].any())
+            self.pending[i] = finished
+            if finished:
                 self.groups[i] = self.specs[i] = None
                 continue
             spec = GroupSpec(**saved["spec"])
-            g = self._build_group(spec)
-            for name, value in saved["tensors"].items():
-                setattr(g, name, map_tensors(lambda t: t.to(self.device), value))
-            g.step = saved["step"]
-            self.specs[i], self.groups[i] = spec, g
+            self.specs[i] = spec
+            self.groups[i] = None
+            if self.shard.owns(i):
+                g = self._build_group(spec)
+                for name, value in saved["tensors"].items():
+                    setattr(g, name, map_tensors(lambda t: t.to(self.device), value))
+                g.step = saved["step"]
+                self.groups[i] = g
