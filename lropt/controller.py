@@ -15,8 +15,9 @@ So one call changes the LR by a factor of at most ``exp(max_log_step)``
 
 Divergence guard (``guard_loss_ratio > 0``, off by default): while the loss
 is above ``guard_loss_ratio`` times the first loss *and rising* (its fast EMA
-above its slow EMA), the log-multiplier falls by ``max_log_step`` per call
-whatever the network says. Requiring a rising loss keeps the guard from
+above its slow EMA), the log-multiplier falls by ``guard_log_step`` (default:
+``max_log_step``) per call whatever the network says; this is the one case
+where the LR may move faster than ``exp(max_log_step)`` per call. Requiring a rising loss keeps the guard from
 pinning the LR at its floor when the loss sits high but flat (after a data
 shift or a reset): once the loss stops rising the network decides again. It is part of the
 controller, so meta-training trains with the same rule it is deployed with. The head is zero-initialised: an untrained controller
@@ -67,6 +68,8 @@ class LRController(nn.Module):
         max_log_step: largest change of the log-multiplier per call.
         max_log_mult: bound on the absolute log-multiplier.
         num_features: input width; must equal the feature spec's length.
+        guard_loss_ratio: divergence guard threshold (0: off), see the module docstring.
+        guard_log_step: how fast the guard lowers the log-multiplier per call (default ``max_log_step``).
     """
 
     def __init__(
@@ -77,6 +80,7 @@ class LRController(nn.Module):
         max_log_mult: float = math.log(100.0),
         num_features: int | None = None,
         guard_loss_ratio: float = 0.0,
+        guard_log_step: float | None = None,
     ):
         super().__init__()
         num_features = F.num_features() if num_features is None else num_features
@@ -91,6 +95,9 @@ class LRController(nn.Module):
             )
         if guard_loss_ratio != 0.0 and not guard_loss_ratio > 1.0:
             raise ValueError(f"guard_loss_ratio must be 0 (off) or > 1, got {guard_loss_ratio}")
+        guard_log_step = max_log_step if guard_log_step is None else guard_log_step
+        if not 0 < guard_log_step <= max_log_mult:
+            raise ValueError(f"need 0 < guard_log_step <= max_log_mult, got guard_log_step={guard_log_step}")
         self.config = {
             "hidden_size": hidden_size,
             "cell": cell,
@@ -98,6 +105,7 @@ class LRController(nn.Module):
             "max_log_mult": float(max_log_mult),
             "num_features": num_features,
             "guard_loss_ratio": float(guard_loss_ratio),
+            "guard_log_step": float(guard_log_step),
         }
         cell_cls = nn.GRUCell if cell == "gru" else nn.LSTMCell
         self.cell = cell_cls(num_features, hidden_size)
@@ -133,7 +141,7 @@ class LRController(nn.Module):
         if self.config["guard_loss_ratio"] > 0:
             above = x[..., _LOSS_VS_START] > math.log(self.config["guard_loss_ratio"]) / _LOSS_VS_START_SCALE
             rising = x[..., _LOSS_TREND] > 0
-            delta = torch.where(above & rising, torch.full_like(delta, -step), delta)
+            delta = torch.where(above & rising, torch.full_like(delta, -self.config["guard_log_step"]), delta)
         bound = self.config["max_log_mult"]
         log_mult = torch.clamp(state["log_mult"] + delta, -bound, bound)
         new = {"h": h, "log_mult": log_mult}

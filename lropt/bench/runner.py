@@ -15,6 +15,11 @@ Evaluation happens before the first step (step 0) and after every
 ``eval_every`` steps and the last one; step ``s`` means "after ``s`` updates".
 The LR recorded at step ``s`` is the one the ``s``-th update used.
 
+Randomness inside training (dropout masks) comes from the global torch RNG,
+seeded from ``seed`` for the run and restored afterwards: a run is
+reproducible, and every method of a seed sees the same masks (a paired
+comparison).
+
 Divergence (MEASURING.md): a non-finite training or validation loss, or a
 training loss above ``divergence_factor`` (2) times the first step's loss. It
 stops the run; the final validation loss of a diverged run is ``inf`` and its
@@ -36,6 +41,7 @@ import torch
 
 from ..schedules import METHODS, make_method, make_optimizer, unknown_name_error
 from ..tasks.base import Task, forward
+from ..tasks.seeding import SALT_RUN, as_device, mix_seed
 from ..wrapper import LROptimizerWrapper
 
 LROPT = "lropt"
@@ -193,6 +199,16 @@ def run_method(task: Task, method: str, *, base_lr: float, steps: int, seed: int
     check_method(method)
     if steps < 1 or eval_every < 1 or lr_every < 1:
         raise ValueError(f"steps, eval_every and lr_every must be >= 1, got {steps}, {eval_every}, {lr_every}")
+    dev = as_device(device)
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+        torch.manual_seed(mix_seed(SALT_RUN, seed))
+        return _run(task, method, base_lr=base_lr, steps=steps, seed=seed, optimizer=optimizer,
+                    controller=controller, eval_every=eval_every, device=device, lr_every=lr_every,
+                    divergence_factor=divergence_factor)
+
+
+def _run(task, method, *, base_lr, steps, seed, optimizer, controller, eval_every, device, lr_every,
+         divergence_factor) -> RunResult:
     start = time.perf_counter()
     model = task.init_model(seed).to(device)
     model.train()

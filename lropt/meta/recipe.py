@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import dataclasses
 from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
@@ -62,6 +63,13 @@ class ControllerConfig:
     max_log_step: float = 0.1
     max_log_mult: float = 4.6
     guard_loss_ratio: float = 0.0      # > 1: force the LR down while loss > ratio x first loss
+    guard_log_step: float = 0.0        # how fast the guard lowers the log-multiplier; 0: max_log_step
+
+    def kwargs(self) -> dict:
+        """The :class:`lropt.LRController` arguments."""
+        out = dataclasses.asdict(self)
+        out["guard_log_step"] = out["guard_log_step"] or None
+        return out
 
 
 @dataclass

@@ -101,7 +101,7 @@ class MetaTrainer:
         self.shard = shard or current_shard()
         torch.manual_seed(seed)
         self.rng = np.random.default_rng(seed)
-        self.controller = LRController(**asdict(recipe.controller)).to(self.device)
+        self.controller = LRController(**recipe.controller.kwargs()).to(self.device)
         self.outer_opt = torch.optim.Adam(self.controller.parameters(), lr=recipe.outer.lr)
         self.families = [family_from_entry(e) for e in recipe.tasks.train]
         weights = recipe.tasks.train_weights or [1.0] * len(self.families)
@@ -244,7 +244,7 @@ class MetaTrainer:
         self.best_state = {k: v.detach().clone() for k, v in self.controller.state_dict().items()}
 
     def best_controller(self) -> LRController:
-        ctrl = LRController(**asdict(self.recipe.controller))
+        ctrl = LRController(**self.recipe.controller.kwargs())
         ctrl.load_state_dict(self.best_state)
         return ctrl
 

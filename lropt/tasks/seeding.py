@@ -17,6 +17,7 @@ SALT_TRAIN = 0x7A11
 SALT_VAL = 0x5E1F
 SALT_TASK = 0x7A5C
 SALT_INIT = 0x1417
+SALT_RUN = 0x2B1D    # the global RNG during a comparison run (dropout masks)
 
 
 def mix_seed(*values: int) -> int:

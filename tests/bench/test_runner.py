@@ -30,6 +30,18 @@ def test_identity_controller_reproduces_constant_lr_exactly(task):
     assert a.val_metric is not None and len(a.val_metric) == len(a.eval_steps)
 
 
+def test_dropout_runs_are_reproducible_and_leave_the_global_rng_alone():
+    task = get_task("titanic")   # an MLP with dropout: training draws from the global RNG
+    assert any(isinstance(m, torch.nn.Dropout) for m in task.init_model(0).modules())
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    a, b = (run_method(task, "constant", base_lr=1e-2, steps=30, seed=3, eval_every=10) for _ in range(2))
+    assert torch.equal(torch.get_rng_state(), before)
+    assert a.val_loss == b.val_loss
+    c = run_method(task, "constant", base_lr=1e-2, steps=30, seed=4, eval_every=10)
+    assert c.val_loss != a.val_loss
+
+
 def test_records_curves_and_the_lr_each_step_used(task):
     r = run_method(task, "cosine", base_lr=1e-2, steps=12, seed=0, eval_every=5, lr_every=2)
     assert r.eval_steps == [0, 5, 10, 12]
