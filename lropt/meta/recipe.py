@@ -46,6 +46,7 @@ class InnerConfig:
     groups: int = 2                    # architectures per outer step
     hide_progress: float = 0.25        # probability that a run does not see the progress feature
     divergence_factor: float = 3.0     # a run whose loss exceeds this x its start is reset
+    val_evals: int = 0                 # validation losses fed to the features per run (0: none), as observe() would
 
 
 @dataclass
@@ -102,6 +103,7 @@ class Recipe:
         _require(i.runs_per_group >= 1 and i.groups >= 1, "inner.runs_per_group/groups", ">= 1")
         _require(0.0 <= i.hide_progress <= 1.0, "inner.hide_progress", "in [0, 1]")
         _require(i.divergence_factor > 1.0, "inner.divergence_factor", "> 1")
+        _require(i.val_evals >= 0, "inner.val_evals", ">= 0")
         _require(e.name in ESTIMATORS, "estimator.name", f"one of {ESTIMATORS}")
         _require(e.pes_sigma > 0, "estimator.pes_sigma", "> 0")
         _require(e.name != "pes" or i.runs_per_group % 2 == 0, "inner.runs_per_group",

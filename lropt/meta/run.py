@@ -124,6 +124,9 @@ class MetaRun:
             self.trainer.load_state_dict(payload["trainer"])
         if self.shard.is_main:
             (self.out / "recipe.toml").write_text(dump_toml(recipe))
+            if recipe.inner.groups < self.shard.world_size:
+                self.log(f"warning: inner.groups={recipe.inner.groups} < {self.shard.world_size} processes; "
+                         f"{self.shard.world_size - recipe.inner.groups} processes will have no run group")
         self._tb = None
 
     @property

@@ -143,10 +143,12 @@ class MetaTrainer:
 
     def _build_group(self, spec: GroupSpec) -> RunGroup:
         task = family_from_entry(spec.family).sample(spec.task_seed)
+        evals = self.recipe.inner.val_evals
         return start_group(
             task, inner_optimizer(spec.optimizer), spec.base_lrs, spec.horizon,
             lambda b: self.controller.init_state(b, device=self.device),
             init_seeds=spec.init_seeds, show_progress=spec.show_progress, device=self.device,
+            val_every=max(1, spec.horizon // evals) if evals else 0,
         )
 
     def _refresh_groups(self) -> None:

@@ -82,6 +82,7 @@ class RunGroup:
     update_ratio: Tensor | None = None   # [B]
     log_loss0: Tensor | None = None      # [B] log of the first training loss
     alive: Tensor | None = None          # [B] bool: not diverged
+    val_every: int = 0                   # observe the validation loss every N steps (0: never)
     extra: dict = field(default_factory=dict)  # estimator state (e.g. PES perturbation sums)
 
     @property
@@ -124,8 +125,13 @@ def start_group(
     init_seeds: list[int],
     show_progress: bool = True,
     device=None,
+    val_every: int = 0,
 ) -> RunGroup:
-    """Fresh runs of ``task``: one model per init seed, stacked for vmap."""
+    """Fresh runs of ``task``: one model per init seed, stacked for vmap.
+
+    ``val_every > 0`` feeds the runs' validation loss to the features every
+    ``val_every`` steps, as a deployed wrapper's ``observe(val_loss=...)`` does.
+    """
     if len(base_lrs) != len(init_seeds):
         raise ValueError(f"need one base LR per init seed, got {len(base_lrs)} and {len(init_seeds)}")
     models = [task.init_model(s).to(device) for s in init_seeds]
@@ -149,7 +155,22 @@ def start_group(
         show_progress=show_progress,
         update_ratio=torch.zeros(b, device=device),
         alive=torch.ones(b, dtype=torch.bool, device=device),
+        val_every=val_every,
     )
+
+
+@torch.no_grad()
+def validation_loss(group: RunGroup) -> Tensor:
+    """Per-run mean loss over the task's validation batches, in eval mode (as ``Task.evaluate``): ``[B]``."""
+    was_training = group.template.training
+    group.template.eval()
+    try:
+        params = {k: v.detach() for k, v in group.params.items()}
+        losses = [vmap(group.loss_fn, in_dims=(0, 0, None, None), randomness="different")(
+            params, group.buffers, inputs, targets) for inputs, targets in group.task.val_batches(group.device)]
+    finally:
+        group.template.train(was_training)
+    return torch.stack(losses).mean(0)
 
 
 def meta_loss_terms(group: RunGroup, inputs, targets) -> Tensor:
@@ -197,6 +218,8 @@ def inner_step(group: RunGroup, controller_fn: Callable, *, second_order: bool =
     ratio = _norms(delta) / (_norms(group.params) + 1e-12)
     group.update_ratio = torch.nan_to_num(ratio, nan=0.0, posinf=1e6)
     group.step += 1
+    if group.val_every and group.step % group.val_every == 0:
+        group.feat = F.observe_val(group.feat, validation_loss(group))
     return loss_d
 
 

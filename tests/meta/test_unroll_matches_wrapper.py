@@ -1,7 +1,9 @@
 """Meta-training's inner loop and the deployed wrapper compute the same features and LRs."""
+import pytest
 import torch
 
 from lropt import LROptimizerWrapper, LRController
+from lropt.features import FEATURE_NAMES
 from lropt.meta.inner_optim import inner_optimizer
 from lropt.meta.unroll import inner_step, shared_controller_fn, start_group
 from lropt.tasks.base import forward
@@ -23,10 +25,11 @@ def task():
                           batch_size=32)
 
 
-def test_same_features_and_lrs_on_the_same_trajectory():
+@pytest.mark.parametrize("val_every", [0, 7])
+def test_same_features_and_lrs_on_the_same_trajectory(val_every):
     ctrl, t = controller(), task()
     group = start_group(t, inner_optimizer("adam"), [LR], HORIZON, lambda b: ctrl.init_state(b),
-                        init_seeds=[11], show_progress=True)
+                        init_seeds=[11], show_progress=True, val_every=val_every)
     fn = shared_controller_fn(ctrl)
     meta_lrs, meta_feats = [], []
     for _ in range(STEPS):
@@ -51,10 +54,29 @@ def test_same_features_and_lrs_on_the_same_trajectory():
         opt.zero_grad()
         lrs.append(opt.get_last_lr()[0])
         feats.append(opt._last_features[0])
+        if val_every and (step + 1) % val_every == 0:   # what lropt compare and the HF callback do
+            opt.observe(val_loss=t.evaluate(model)["val_loss"])
 
-    torch.testing.assert_close(torch.stack(feats), torch.stack(meta_feats), rtol=1e-4, atol=1e-4)
+    feats, meta_feats = torch.stack(feats), torch.stack(meta_feats)
+    torch.testing.assert_close(feats, meta_feats, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(torch.tensor(lrs), torch.tensor(meta_lrs), rtol=1e-4, atol=0)
     assert max(lrs) / min(lrs) > 1.05, "controller should have moved the LR for the comparison to mean something"
+    val_delta = feats[:, FEATURE_NAMES.index("val_delta")]
+    assert bool((val_delta != 0).any()) == bool(val_every), "the validation feature is fed exactly when asked"
     # and the parameters agree too
     for name, p in model.named_parameters():
         torch.testing.assert_close(p.detach(), group.params[name][0], rtol=1e-3, atol=1e-5)
+
+
+def test_validation_loss_matches_task_evaluate_with_dropout_off():
+    from lropt.meta.unroll import validation_loss
+    from lropt.tasks import get_task
+
+    t = get_task("wine")   # an MLP with dropout: evaluation must run in eval mode
+    assert any(isinstance(m, torch.nn.Dropout) for m in t.init_model(0).modules())
+    group = start_group(t, inner_optimizer("adam"), [1e-3, 1e-3], 50, lambda b: LRController().init_state(b),
+                        init_seeds=[1, 2], val_every=5)
+    val = validation_loss(group)
+    expected = [t.evaluate(t.init_model(s))["val_loss"] for s in (1, 2)]
+    torch.testing.assert_close(val, torch.tensor(expected), rtol=1e-5, atol=1e-6)
+    assert group.template.training, "the template goes back to training mode"
