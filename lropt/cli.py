@@ -88,7 +88,7 @@ def meta_train(recipe, out, seed, device, resume, overrides, threads, init_contr
         shard, device = distributed.init_from_env(device)
         if threads is not None:
             torch.set_num_threads(threads)
-        out_console = console if shard.is_main else Console(quiet=True)
+        out_console = console if shard.is_main else Console(stderr=True, quiet=True)
         run = MetaRun(rec, out, seed=seed, device=device, resume=resume, log=out_console.print, shard=shard)
         if init_controller and not resume:
             run.trainer.init_from(init_controller)
@@ -103,7 +103,7 @@ def meta_train(recipe, out, seed, device, resume, overrides, threads, init_contr
         out_console.print(f"[yellow]{stop}: checkpoint written; continue with --resume[/]")
         sys.exit(130)
     except RunError as exc:
-        out_console.print(f"[red]error:[/] {exc}")
+        Console(stderr=True).print(f"[red]error{'' if shard.is_main else f' (rank {shard.rank})'}:[/] {exc}")
         sys.exit(1)
     finally:
         run.close()

@@ -105,8 +105,9 @@ class LRController(nn.Module):
             "max_log_mult": float(max_log_mult),
             "num_features": num_features,
             "guard_loss_ratio": float(guard_loss_ratio),
-            "guard_log_step": float(guard_log_step),
         }
+        if guard_log_step != max_log_step:   # absent when default, so files stay readable by older lropt
+            self.config["guard_log_step"] = float(guard_log_step)
         cell_cls = nn.GRUCell if cell == "gru" else nn.LSTMCell
         self.cell = cell_cls(num_features, hidden_size)
         self.head = nn.Linear(hidden_size, 1)
@@ -141,7 +142,7 @@ class LRController(nn.Module):
         if self.config["guard_loss_ratio"] > 0:
             above = x[..., _LOSS_VS_START] > math.log(self.config["guard_loss_ratio"]) / _LOSS_VS_START_SCALE
             rising = x[..., _LOSS_TREND] > 0
-            delta = torch.where(above & rising, torch.full_like(delta, -self.config["guard_log_step"]), delta)
+            delta = torch.where(above & rising, torch.full_like(delta, -self.config.get("guard_log_step", step)), delta)
         bound = self.config["max_log_mult"]
         log_mult = torch.clamp(state["log_mult"] + delta, -bound, bound)
         new = {"h": h, "log_mult": log_mult}

@@ -201,7 +201,10 @@ def run_method(task: Task, method: str, *, base_lr: float, steps: int, seed: int
         raise ValueError(f"steps, eval_every and lr_every must be >= 1, got {steps}, {eval_every}, {lr_every}")
     dev = as_device(device)
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
-        torch.manual_seed(mix_seed(SALT_RUN, seed))
+        torch.random.default_generator.manual_seed(mix_seed(SALT_RUN, seed))
+        if dev.type == "cuda":   # only the run's GPU: fork_rng restores no other
+            with torch.cuda.device(dev):
+                torch.cuda.manual_seed(mix_seed(SALT_RUN, seed))
         return _run(task, method, base_lr=base_lr, steps=steps, seed=seed, optimizer=optimizer,
                     controller=controller, eval_every=eval_every, device=device, lr_every=lr_every,
                     divergence_factor=divergence_factor)

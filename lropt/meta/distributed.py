@@ -17,11 +17,16 @@ number of processes.
 """
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+
+
+#: How long a rank waits in a collective (rank 0's validation runs while the others wait).
+COLLECTIVE_TIMEOUT = datetime.timedelta(hours=2)
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,8 @@ def init_from_env(device: str) -> tuple[Shard, str]:
     else:
         raise ValueError(f"--device {device}: distributed meta-training supports cpu (gloo) and cuda (nccl)")
     if not dist.is_initialized():
-        dist.init_process_group(backend=backend)
+        # Ranks wait in the next all-reduce while rank 0 validates and writes checkpoints: allow long waits.
+        dist.init_process_group(backend=backend, timeout=COLLECTIVE_TIMEOUT)
     return current_shard(), device
 
 

@@ -8,6 +8,7 @@ controller so far — goes into ``checkpoint.pt``; the deployable
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
@@ -81,6 +82,23 @@ def family_from_entry(entry):
     if not isinstance(name, str):
         raise ValueError(f"task entry {entry!r} needs a 'family' or a 'task' name")
     return get_family(name, **params)
+
+
+@contextlib.contextmanager
+def _seeded_global_rng(seed: int, device: torch.device):
+    """Run a block with the global torch RNG (CPU and ``device``) seeded from ``seed``, then restore it.
+
+    Dropout inside vmapped inner steps draws from the global RNG; seeding it per
+    group and step from the shared stream keeps the draws independent of which
+    rank runs the group, and validation on rank 0 from advancing only its RNG.
+    """
+    device = torch.device(device)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.random.default_generator.manual_seed(seed % 2**63)
+        if device.type == "cuda":
+            with torch.cuda.device(device):
+                torch.cuda.manual_seed(seed % 2**63)
+        yield
 
 
 def _device(device) -> torch.device:
@@ -196,14 +214,16 @@ class MetaTrainer:
             g = self.groups[i]
             if g is None:   # owned by another rank
                 continue
-            loss, steps = self._truncate(g, k, noise_seed)
+            with _seeded_global_rng(noise_seed, self.device):   # dropout masks: same draws on any world size
+                loss, steps = self._truncate(g, k, noise_seed)
             loss_sum, inner = loss_sum + loss, inner + steps
             if g.done or not bool(g.alive.any()):
                 finished[i] = 1.0
                 diverged += int((~g.alive).sum())
         params = list(self.controller.parameters())
+        has_grad = float(any(p.grad is not None for p in params))
         flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).double()
-                          for p in params] + [torch.tensor([loss_sum, inner, diverged, float(stop)],
+                          for p in params] + [torch.tensor([loss_sum, inner, diverged, float(stop), has_grad],
                                                            dtype=torch.float64, device=self.device),
                                               finished.to(self.device)])
         flat = all_reduce_sum(flat, self.shard).cpu() if self.shard.active else flat.cpu()
@@ -211,12 +231,12 @@ class MetaTrainer:
         for p in params:
             p.grad = flat[offset:offset + p.numel()].view_as(p).to(p.device, p.dtype) / n
             offset += p.numel()
-        loss_sum, inner, diverged, any_stop = flat[offset:offset + 4].tolist()
-        self.pending = [bool(f) for f in flat[offset + 4:].tolist()]
+        loss_sum, inner, diverged, any_stop, any_grad = flat[offset:offset + 5].tolist()
+        self.pending = [bool(f) for f in flat[offset + 5:].tolist()]
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.outer.clip))
-        if math.isfinite(grad_norm):
+        if any_grad and math.isfinite(grad_norm):   # no gradient anywhere (all runs dead): nothing to learn
             self.outer_opt.step()
-        else:
+        elif any_grad:
             self.counters.skipped_updates += 1
         self.counters.outer_step += 1
         self.counters.inner_steps += int(inner)
@@ -226,7 +246,8 @@ class MetaTrainer:
     # ------------------------------------------------------------------ validation
     def validate(self) -> dict:
         """Score a copy of the controller (on ``outer.eval_device``) through the real wrapper."""
-        result = self.validator.score(copy.deepcopy(self.controller).to(self.validator.device).eval())
+        with _seeded_global_rng(VALIDATION_SEED + self.counters.outer_step, self.validator.device):
+            result = self.validator.score(copy.deepcopy(self.controller).to(self.validator.device).eval())
         c = self.counters
         if result["score"] < c.best_score:
             c.best_score, c.best_step = result["score"], c.outer_step

@@ -161,16 +161,20 @@ def start_group(
 
 @torch.no_grad()
 def validation_loss(group: RunGroup) -> Tensor:
-    """Per-run mean loss over the task's validation batches, in eval mode (as ``Task.evaluate``): ``[B]``."""
+    """Per-run validation loss, in eval mode and weighted as ``Task.evaluate`` weighs batches: ``[B]``."""
     was_training = group.template.training
     group.template.eval()
     try:
         params = {k: v.detach() for k, v in group.params.items()}
-        losses = [vmap(group.loss_fn, in_dims=(0, 0, None, None), randomness="different")(
-            params, group.buffers, inputs, targets) for inputs, targets in group.task.val_batches(group.device)]
+        total, n = 0.0, 0
+        for inputs, targets in group.task.val_batches(group.device):
+            k = group.task.val_weight(targets)
+            loss = vmap(group.loss_fn, in_dims=(0, 0, None, None), randomness="different")(
+                params, group.buffers, inputs, targets)
+            total, n = total + loss * k, n + k
     finally:
         group.template.train(was_training)
-    return torch.stack(losses).mean(0)
+    return total / max(n, 1)
 
 
 def meta_loss_terms(group: RunGroup, inputs, targets) -> Tensor:

@@ -91,19 +91,9 @@ class ArrayTask(Task):
         return cached(self, "val", device, build)
 
     @torch.no_grad()
-    def evaluate(self, model, device=None) -> dict[str, float]:
-        """Validation loss and metric averaged over examples (the last chunk may be smaller)."""
-        was_training = model.training
-        model.eval()
-        total, metric_total, n = 0.0, 0.0, 0
-        for inputs, targets in self.val_batches(device):
-            out = forward(model, inputs)
-            k = len(targets)
-            total += float(self.loss(out, targets)) * k
-            metric_total += float(self.metric(out, targets)) * k
-            n += k
-        model.train(was_training)
-        return {"val_loss": total / max(n, 1), f"val_{self.metric_name}": metric_total / max(n, 1)}
+    def val_weight(self, targets) -> int:
+        """Batches weigh by their number of examples (the last chunk may be smaller)."""
+        return len(targets)
 
     def loss(self, outputs, targets) -> Tensor:
         return cross_entropy(outputs, targets)

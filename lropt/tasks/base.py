@@ -76,17 +76,23 @@ class Task:
         return self.base_lrs.get(optimizer.lower(), DEFAULT_BASE_LRS.get(optimizer.lower(), 1e-3))
 
     @torch.no_grad()
+    def val_weight(self, targets) -> int:
+        """The weight of one validation batch in the mean (1: batches count equally)."""
+        return 1
+
+    @torch.no_grad()
     def evaluate(self, model: nn.Module, device=None) -> dict[str, float]:
-        """Mean validation loss (and metric) over ``val_batches``."""
+        """Validation loss (and metric) over ``val_batches``, each batch weighted by :meth:`val_weight`."""
         was_training = model.training
         model.eval()
         total, metric_total, n = 0.0, 0.0, 0
         for inputs, targets in self.val_batches(device):
             out = forward(model, inputs)
-            total += float(self.loss(out, targets))
+            k = self.val_weight(targets)
+            total += float(self.loss(out, targets)) * k
             m = self.metric(out, targets)
-            metric_total += float(m) if m is not None else 0.0
-            n += 1
+            metric_total += float(m) * k if m is not None else 0.0
+            n += k
         model.train(was_training)
         res = {"val_loss": total / max(n, 1)}
         if self.metric_name is not None:

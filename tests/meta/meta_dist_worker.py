@@ -12,7 +12,11 @@ def worker(rank, world, rendezvous, out, recipe_dict, steps, stop_at):
     try:
         torch.set_num_threads(1)
         trainer = MetaTrainer(from_dict(recipe_dict), seed=0, shard=Shard(rank, world))
-        infos = [trainer.outer_step(stop=(rank == world - 1 and s == stop_at)) for s in range(steps)]
+        infos = []
+        for s in range(steps):
+            infos.append(trainer.outer_step(stop=(rank == world - 1 and s == stop_at)))
+            if s == 2 and rank == 0:   # as MetaRun does: rank 0 alone validates
+                trainer.validate()
         state = trainer.state_dict()
         owned = [i for i, g in enumerate(trainer.groups) if g is not None]
         torch.save({"state": state, "infos": infos, "controller": trainer.controller.state_dict(),

@@ -68,12 +68,15 @@ def test_same_features_and_lrs_on_the_same_trajectory(val_every):
         torch.testing.assert_close(p.detach(), group.params[name][0], rtol=1e-3, atol=1e-5)
 
 
-def test_validation_loss_matches_task_evaluate_with_dropout_off():
+@pytest.mark.parametrize("name", ["wine", "titanic"])
+def test_validation_loss_matches_task_evaluate_with_dropout_off(name):
     from lropt.meta.unroll import validation_loss
     from lropt.tasks import get_task
 
-    t = get_task("wine")   # an MLP with dropout: evaluation must run in eval mode
+    t = get_task(name)   # MLPs with dropout: evaluation must run in eval mode
     assert any(isinstance(m, torch.nn.Dropout) for m in t.init_model(0).modules())
+    if name == "titanic":   # unequal validation batches: weighted by examples, as evaluate() does
+        assert len({len(y) for _, y in t.val_batches()}) > 1
     group = start_group(t, inner_optimizer("adam"), [1e-3, 1e-3], 50, lambda b: LRController().init_state(b),
                         init_seeds=[1, 2], val_every=5)
     val = validation_loss(group)
