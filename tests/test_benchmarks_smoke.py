@@ -72,3 +72,25 @@ def test_bench_meta_dist_quick(tmp_path):
         assert positive(r["inner_steps_per_s"]) and r["groups"] == 2, r
         assert r["max_abs_diff"] < 1e-5, "2 processes must train the same controller as 1"
     assert rows[0]["inner_steps"] == rows[1]["inner_steps"], "same total task batch"
+
+
+def run_script(script: str, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / script), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    return proc
+
+
+def test_score_controllers_scores_identity_as_constant(tmp_path):
+    run_script("score_controllers.py", "identity", "--horizons", "20", "--jobs", "1",
+               "--recipe", str(ROOT / "lropt/recipes/default.toml"), "--out", str(tmp_path / "s.json"))
+    (row,) = json.loads((tmp_path / "s.json").read_text())["results"]
+    assert row["horizon"] == 20 and row["score_vs_constant"] == 0.0, "the identity controller is the constant LR"
+
+
+def test_ablate_observe_runs(tmp_path):
+    run_script("ablate_observe.py", "--tasks", "teacher-mlp-small", "--seeds", "1", "--lr-factors", "1",
+               "--out", str(tmp_path / "a.json"))
+    (row,) = json.loads((tmp_path / "a.json").read_text())["results"]
+    assert positive(row["best_classic"]) and positive(row["lropt_observe"]) and positive(row["lropt_no_observe"])
