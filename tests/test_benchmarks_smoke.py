@@ -13,13 +13,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_tool(script: str, out: Path, *extra: str) -> dict:
+def run_script(script: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / script), "--quick", "--device", "cpu", "--out", str(out), *extra],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / script), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    return proc
+
+
+def run_tool(script: str, out: Path, *extra: str) -> dict:
+    proc = run_script(script, "--quick", "--device", "cpu", "--out", str(out), *extra, timeout=120)
     assert "torch" in proc.stdout  # the table header names the torch version
     return json.loads(out.read_text())
 
@@ -72,14 +75,6 @@ def test_bench_meta_dist_quick(tmp_path):
         assert positive(r["inner_steps_per_s"]) and r["groups"] == 2, r
         assert r["max_abs_diff"] < 1e-5, "2 processes must train the same controller as 1"
     assert rows[0]["inner_steps"] == rows[1]["inner_steps"], "same total task batch"
-
-
-def run_script(script: str, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, str(ROOT / "tools" / script), *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    return proc
 
 
 def test_score_controllers_scores_identity_as_constant(tmp_path):

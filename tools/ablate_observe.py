@@ -23,26 +23,13 @@ import numpy as np
 import torch
 
 from lropt.bench import runner
+from lropt.bench.summary import HEADLINE_SET
 from lropt.tasks import get_task
-
-CLASSIC = ("constant", "step", "exponential", "cyclic", "cosine")
-
-
-class _NoObserve(runner._Stepper):
-    """The lropt stepper with ``observe`` cut off from the controller."""
-
-    def observe(self, val_loss: float) -> None:
-        self.last_val = val_loss
 
 
 def final_losses(task, method, lr, steps, seeds, controller, observe=True) -> list[float]:
-    stepper = runner._Stepper
-    runner._Stepper = stepper if observe else _NoObserve
-    try:
-        runs = [runner.run_method(task, method, base_lr=lr, steps=steps, seed=s, controller=controller,
-                                  eval_every=max(1, steps // 25)) for s in range(seeds)]
-    finally:
-        runner._Stepper = stepper
+    runs = [runner.run_method(task, method, base_lr=lr, steps=steps, seed=s, controller=controller,
+                              eval_every=max(1, steps // 25), observe_val=observe) for s in range(seeds)]
     return [math.inf if r.diverged else r.val_loss[-1] for r in runs]
 
 
@@ -61,7 +48,7 @@ def main(argv=None) -> int:
         task = get_task(name)
         for f in map(float, args.lr_factors.split(",")):
             lr, steps = task.base_lr("adamw") * f, task.default_steps
-            classic = {m: float(np.mean(final_losses(task, m, lr, steps, args.seeds, None))) for m in CLASSIC}
+            classic = {m: float(np.mean(final_losses(task, m, lr, steps, args.seeds, None))) for m in HEADLINE_SET}
             best = min(classic.values())
             with_obs = float(np.mean(final_losses(task, "lropt", lr, steps, args.seeds, args.controller)))
             without = float(np.mean(final_losses(task, "lropt", lr, steps, args.seeds, args.controller, False)))

@@ -41,7 +41,7 @@ import torch
 
 from ..schedules import METHODS, make_method, make_optimizer, unknown_name_error
 from ..tasks.base import Task, forward
-from ..tasks.seeding import SALT_RUN, as_device, mix_seed
+from ..tasks.seeding import SALT_RUN, mix_seed, seeded_global_rng
 from ..wrapper import LROptimizerWrapper
 
 LROPT = "lropt"
@@ -120,8 +120,10 @@ def check_method(method: str) -> str:
 class _Stepper:
     """The per-method part of a run: build, step, read the LR, switch train/eval."""
 
-    def __init__(self, method: str, params, *, base_lr: float, steps: int, optimizer: str, controller):
+    def __init__(self, method: str, params, *, base_lr: float, steps: int, optimizer: str, controller,
+                 observe_val: bool = True):
         self.is_lropt = method == LROPT
+        self.observe_val = observe_val
         self.schedule = self.hooks = None
         if self.is_lropt:
             base = make_optimizer(optimizer, params, base_lr)
@@ -152,7 +154,7 @@ class _Stepper:
 
     def observe(self, val_loss: float) -> None:
         self.last_val = val_loss
-        if self.is_lropt and math.isfinite(val_loss):
+        if self.is_lropt and self.observe_val and math.isfinite(val_loss):
             self.opt.observe(val_loss=val_loss)
 
     def eval_mode(self, on: bool) -> None:
@@ -188,35 +190,31 @@ def _diverges(result: RunResult, step: int, value: float, factor: float) -> bool
 
 def run_method(task: Task, method: str, *, base_lr: float, steps: int, seed: int, optimizer: str = "adamw",
                controller=None, eval_every: int, device=None, lr_every: int = 1,
-               divergence_factor: float = 2.0) -> RunResult:
+               divergence_factor: float = 2.0, observe_val: bool = True) -> RunResult:
     """Train ``task`` with ``method`` for ``steps`` steps from ``init_model(seed)``; see the module docstring.
 
     ``controller`` is the wrapper's ``controller=`` argument (an
     :class:`lropt.LRController`, a shipped name, a path, or ``None`` for the
     identity); it is used only by ``"lropt"``. ``lr_every`` thins the LR record
-    for long runs.
+    for long runs. ``observe_val=False`` keeps the validation losses from the
+    controller (an ablation; ``lropt compare`` always feeds them).
     """
     check_method(method)
     if steps < 1 or eval_every < 1 or lr_every < 1:
         raise ValueError(f"steps, eval_every and lr_every must be >= 1, got {steps}, {eval_every}, {lr_every}")
-    dev = as_device(device)
-    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
-        torch.random.default_generator.manual_seed(mix_seed(SALT_RUN, seed))
-        if dev.type == "cuda":   # only the run's GPU: fork_rng restores no other
-            with torch.cuda.device(dev):
-                torch.cuda.manual_seed(mix_seed(SALT_RUN, seed))
+    with seeded_global_rng(mix_seed(SALT_RUN, seed), device):
         return _run(task, method, base_lr=base_lr, steps=steps, seed=seed, optimizer=optimizer,
                     controller=controller, eval_every=eval_every, device=device, lr_every=lr_every,
-                    divergence_factor=divergence_factor)
+                    divergence_factor=divergence_factor, observe_val=observe_val)
 
 
 def _run(task, method, *, base_lr, steps, seed, optimizer, controller, eval_every, device, lr_every,
-         divergence_factor) -> RunResult:
+         divergence_factor, observe_val) -> RunResult:
     start = time.perf_counter()
     model = task.init_model(seed).to(device)
     model.train()
     stepper = _Stepper(method, model.parameters(), base_lr=base_lr, steps=steps, optimizer=optimizer,
-                       controller=controller)
+                       controller=controller, observe_val=observe_val)
     result = RunResult(task=task.name, method=method, base_lr=base_lr, seed=seed, steps=steps, optimizer=optimizer,
                        val_metric=[] if task.metric_name is not None else None,
                        multiplier=[] if stepper.is_lropt else None)

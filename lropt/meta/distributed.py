@@ -106,12 +106,3 @@ def gather_to_main(obj, shard: Shard) -> list | None:
     out = [None] * shard.world_size if shard.is_main else None
     dist.gather_object(obj, out, dst=0)
     return out
-
-
-def broadcast_from_main(obj, shard: Shard):
-    """Rank 0's ``obj`` on every rank."""
-    if not shard.active:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]

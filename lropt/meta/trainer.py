@@ -8,7 +8,6 @@ controller so far — goes into ``checkpoint.pt``; the deployable
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import math
@@ -20,6 +19,7 @@ import torch
 from ..controller import LRController
 from ..tasks import get_family, get_task
 from ..tasks.base import Task, TaskFamily
+from ..tasks.seeding import seeded_global_rng
 from .distributed import Shard, all_reduce_sum, current_shard, gather_to_main
 from .estimators import pes, tbptt
 from .evaluate import Validator
@@ -82,23 +82,6 @@ def family_from_entry(entry):
     if not isinstance(name, str):
         raise ValueError(f"task entry {entry!r} needs a 'family' or a 'task' name")
     return get_family(name, **params)
-
-
-@contextlib.contextmanager
-def _seeded_global_rng(seed: int, device: torch.device):
-    """Run a block with the global torch RNG (CPU and ``device``) seeded from ``seed``, then restore it.
-
-    Dropout inside vmapped inner steps draws from the global RNG; seeding it per
-    group and step from the shared stream keeps the draws independent of which
-    rank runs the group, and validation on rank 0 from advancing only its RNG.
-    """
-    device = torch.device(device)
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.random.default_generator.manual_seed(seed % 2**63)
-        if device.type == "cuda":
-            with torch.cuda.device(device):
-                torch.cuda.manual_seed(seed % 2**63)
-        yield
 
 
 def _device(device) -> torch.device:
@@ -214,7 +197,8 @@ class MetaTrainer:
             g = self.groups[i]
             if g is None:   # owned by another rank
                 continue
-            with _seeded_global_rng(noise_seed, self.device):   # dropout masks: same draws on any world size
+            # dropout masks come from the group's shared draw, so they do not depend on which rank runs it
+            with seeded_global_rng(noise_seed, self.device):
                 loss, steps = self._truncate(g, k, noise_seed)
             loss_sum, inner = loss_sum + loss, inner + steps
             if g.done or not bool(g.alive.any()):
@@ -246,7 +230,7 @@ class MetaTrainer:
     # ------------------------------------------------------------------ validation
     def validate(self) -> dict:
         """Score a copy of the controller (on ``outer.eval_device``) through the real wrapper."""
-        with _seeded_global_rng(VALIDATION_SEED + self.counters.outer_step, self.validator.device):
+        with seeded_global_rng(VALIDATION_SEED + self.counters.outer_step, self.validator.device):
             result = self.validator.score(copy.deepcopy(self.controller).to(self.validator.device).eval())
         c = self.counters
         if result["score"] < c.best_score:

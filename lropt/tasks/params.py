@@ -15,6 +15,13 @@ from typing import Any
 import numpy as np
 
 
+def _pair(value) -> tuple | None:
+    """A ``(lo, hi)`` range as is, a single value as ``(value, value)``; ``None`` for a wrong-length sequence."""
+    if isinstance(value, (tuple, list)):
+        return tuple(value) if len(value) == 2 else None
+    return value, value
+
+
 @dataclass(frozen=True)
 class IntRange:
     """An integer parameter allowed in ``[lo, hi]``; ``default`` is a value or a ``(lo, hi)`` range."""
@@ -28,12 +35,10 @@ class IntRange:
         return f"an int or (lo, hi) range of ints within [{self.lo}, {self.hi}]"
 
     def check(self, value) -> tuple[int, int] | None:
-        if isinstance(value, (tuple, list)):
-            if len(value) != 2:
-                return None
-            lo, hi = value
-        else:
-            lo = hi = value
+        pair = _pair(value)
+        if pair is None:
+            return None
+        lo, hi = pair
         if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (lo, hi)):
             return None
         if not (self.lo <= lo <= hi <= self.hi):
@@ -62,12 +67,10 @@ class FloatRange:
         return f"a number or (lo, hi) range within [{self.lo:g}, {self.hi:g}]"
 
     def check(self, value) -> tuple[float, float] | None:
-        if isinstance(value, (tuple, list)):
-            if len(value) != 2:
-                return None
-            lo, hi = value
-        else:
-            lo = hi = value
+        pair = _pair(value)
+        if pair is None:
+            return None
+        lo, hi = pair
         if not all(isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool) for v in (lo, hi)):
             return None
         lo, hi = float(lo), float(hi)

@@ -7,6 +7,8 @@ sees the same data) and independent of the global torch RNG.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 
@@ -61,6 +63,23 @@ def seeded_module(build, seed: int):
     ``nn.Module`` constructors draw their initial weights from the global RNG;
     forking it keeps ``init_model(seed)`` deterministic without side effects.
     """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(mix_seed(SALT_INIT, seed))
+    with seeded_global_rng(mix_seed(SALT_INIT, seed)):
         return build()
+
+
+@contextlib.contextmanager
+def seeded_global_rng(seed: int, device=None):
+    """Run a block with the global torch RNG (the CPU's and ``device``'s) seeded by ``seed``, then restore it.
+
+    Training-time randomness (dropout) draws from the global RNG; seeding it
+    per run makes a run repeat exactly without disturbing the caller. Only
+    ``device``'s CUDA generator is touched: ``fork_rng`` restores no other.
+    """
+    device = as_device(device)
+    seed = seed % 2**63
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.random.default_generator.manual_seed(seed)
+        if device.type == "cuda":
+            with torch.cuda.device(device):
+                torch.cuda.manual_seed(seed)
+        yield
