@@ -66,8 +66,9 @@ def _positive_int(ctx, param, value):
               help="Override a recipe entry, e.g. --set outer.steps=50 (repeatable).")
 @click.option("--threads", type=int, default=None, callback=_positive_int,
               help="torch CPU threads (default: torch's choice).")
-@click.option("--init-controller", type=click.Path(dir_okay=False), default=None,
-              help="Start from this controller file's weights (its config must match the recipe's).")
+@click.option("--init-controller", metavar="PATH|NAME", default=None,
+              help="Start from this controller's weights: a file or a shipped name such as default "
+                   "(its config must match the recipe's).")
 def meta_train(recipe, out, seed, device, resume, overrides, threads, init_controller):
     """Meta-train a controller from RECIPE (default: the embedded default recipe).
 

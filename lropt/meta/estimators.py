@@ -10,6 +10,12 @@ gives a bounded, informative penalty. The weight ``w(t) = (p + 1) (t / T)^p``
 constant for the final loss. Summed over all truncations of a run it is the
 objective of the *whole* run.
 
+With ``estimator.objective = "val"`` (PES only), each truncation is scored
+once, by the validation loss at its end, in place of the training losses of
+its steps: on tasks with a finite training set the training loss keeps
+falling while the validation loss turns up, and only the validation loss
+rewards an LR that anneals before the model overfits.
+
 - ``tbptt`` (default, cheapest): truncated backprop, first order — within a
   truncation the meta-gradient flows through the LRs and the parameter path,
   gradients of the inner loss are treated as constants.
@@ -28,7 +34,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .unroll import RunGroup, group_batch, inner_step, meta_loss_terms, per_run_controller_fn, shared_controller_fn
+from .unroll import (RunGroup, group_batch, inner_step, meta_loss_terms, per_run_controller_fn,
+                     shared_controller_fn, validation_loss)
 
 
 def time_weight(step: int, horizon: int, power: float) -> float:
@@ -76,8 +83,14 @@ def pes_init(group: RunGroup, controller: nn.Module) -> None:
 
 @torch.no_grad()
 def pes(group: RunGroup, controller: nn.Module, k: int, *, sigma: float, cap: float,
-        generator: torch.Generator, power: float = 0.0, divergence_factor: float = 3.0) -> tuple[dict, float, dict]:
-    """One PES truncation: perturb, unroll ``k`` steps, return the gradient estimate."""
+        generator: torch.Generator, power: float = 0.0, divergence_factor: float = 3.0,
+        objective: str = "train") -> tuple[dict, float, dict]:
+    """One PES truncation: perturb, unroll ``k`` steps, return the gradient estimate.
+
+    ``objective="train"`` scores each step's training-batch loss; ``"val"`` scores
+    the validation loss once, at the end of the truncation, so the controller is
+    rewarded for what a user measures (a run that overfits scores worse as it goes on).
+    """
     if "xi" not in group.extra:
         pes_init(group, controller)
     pairs = group.size // 2
@@ -96,9 +109,13 @@ def pes(group: RunGroup, controller: nn.Module, k: int, *, sigma: float, cap: fl
             break
         step = group.step
         loss = inner_step(group, fn, divergence_factor=divergence_factor)
-        total = total + _capped_log_ratio(group, loss, step, cap, power)
+        if objective == "train":
+            total = total + _capped_log_ratio(group, loss, step, cap, power)
         steps += 1
-    per_run_loss = total / max(steps, 1)
+    if objective == "val":
+        per_run_loss = _capped_log_ratio(group, validation_loss(group), group.step, cap, power)
+    else:
+        per_run_loss = total / max(steps, 1)
     diff = per_run_loss.reshape(pairs, 2)
     diff = diff[:, 0] - diff[:, 1]                      # L(+) - L(-) per pair
     grads = {}

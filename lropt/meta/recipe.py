@@ -55,6 +55,7 @@ class EstimatorConfig:
     pes_sigma: float = 0.05
     loss_cap: float = 2.0              # per-step meta-loss term log(L/L0) is capped here
     time_power: float = 2.0            # step weight (p+1)(t/T)^p: 0 = area under the curve, larger = final loss
+    objective: str = "train"           # train: each step's training-batch loss; val: validation loss at the end of each truncation (pes)
 
 
 @dataclass
@@ -110,6 +111,9 @@ class Recipe:
                  "even with estimator.name = 'pes' (antithetic pairs)")
         _require(e.loss_cap > 0, "estimator.loss_cap", "> 0")
         _require(e.time_power >= 0, "estimator.time_power", ">= 0")
+        _require(e.objective in OBJECTIVES, "estimator.objective", f"one of {OBJECTIVES}")
+        _require(e.objective == "train" or e.name == "pes", "estimator.objective",
+                 "'train' unless estimator.name = 'pes' (the validation objective is estimated by PES only)")
         _require(o.steps >= 1 and o.lr > 0 and o.clip > 0, "outer.steps/lr/clip", "positive")
         _require(o.eval_every >= 1 and o.checkpoint_every >= 1 and o.eval_horizon >= 1,
                  "outer.eval_every/checkpoint_every/eval_horizon", ">= 1")
@@ -122,6 +126,7 @@ class Recipe:
 
 
 ESTIMATORS = ("tbptt", "tbptt2", "pes")
+OBJECTIVES = ("train", "val")
 SECTIONS = {f.name: f.type for f in fields(Recipe) if f.name != "name"}
 
 

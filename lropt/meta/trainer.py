@@ -170,7 +170,8 @@ class MetaTrainer:
             grads, loss, _ = pes(g, self.controller, k, sigma=cfg.estimator.pes_sigma,
                                  cap=cfg.estimator.loss_cap, power=cfg.estimator.time_power,
                                  generator=torch.Generator().manual_seed(noise_seed),
-                                 divergence_factor=cfg.inner.divergence_factor)
+                                 divergence_factor=cfg.inner.divergence_factor,
+                                 objective=cfg.estimator.objective)
             for name, p in self.controller.named_parameters():
                 p.grad = grads[name] if p.grad is None else p.grad + grads[name]
         else:
@@ -240,10 +241,10 @@ class MetaTrainer:
         return result
 
     def init_from(self, path) -> None:
-        """Warm-start: copy a controller file's weights (same config as the recipe's) into the controller."""
-        from ..controller_file import load_controller
+        """Warm-start: copy a controller's weights (a file or a shipped name; same config as the recipe's)."""
+        from ..controller_file import resolve_controller
 
-        src = load_controller(path)
+        src = resolve_controller(path)
         if src.config != self.controller.config:
             raise ValueError(f"--init-controller {path}: config {src.config} differs from the recipe's "
                              f"{self.controller.config}")

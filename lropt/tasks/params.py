@@ -32,7 +32,8 @@ class IntRange:
     log: bool = False
 
     def allowed(self) -> str:
-        return f"an int or (lo, hi) range of ints within [{self.lo}, {self.hi}]"
+        pos = " (a range must be positive: it is sampled log-uniformly)" if self.log and self.lo <= 0 else ""
+        return f"an int or (lo, hi) range of ints within [{self.lo}, {self.hi}]{pos}"
 
     def check(self, value) -> tuple[int, int] | None:
         pair = _pair(value)
@@ -42,6 +43,8 @@ class IntRange:
         if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (lo, hi)):
             return None
         if not (self.lo <= lo <= hi <= self.hi):
+            return None
+        if self.log and lo < hi and lo <= 0:   # a log-uniform range needs positive ends
             return None
         return int(lo), int(hi)
 

@@ -20,6 +20,7 @@ SALT_VAL = 0x5E1F
 SALT_TASK = 0x7A5C
 SALT_INIT = 0x1417
 SALT_RUN = 0x2B1D    # the global RNG during a comparison run (dropout masks)
+SALT_POOL = 0x9001   # the fixed training set of a finite-data synthetic task
 
 
 def mix_seed(*values: int) -> int:

@@ -1,12 +1,18 @@
 """Estimators point the right way where the answer is known, and divergence never poisons them."""
 import math
 
+import pytest
 import torch
 
 from lropt import LRController
 from lropt.meta.estimators import pes, tbptt
 from lropt.meta.inner_optim import inner_optimizer
-from lropt.meta.unroll import per_run_controller_fn, shared_controller_fn, start_group
+from lropt.meta.unroll import (
+    per_run_controller_fn,
+    shared_controller_fn,
+    start_group,
+    validation_loss,
+)
 from lropt.tasks.synthetic.quadratic import QuadraticTask
 
 
@@ -38,6 +44,19 @@ def test_pes_says_raise_a_far_too_small_lr():
         bias_grads.append(grads["head.bias"].item())
         assert all(torch.isfinite(v).all() for v in grads.values())
     assert sum(bias_grads) / len(bias_grads) < 0
+
+
+def test_pes_val_objective_scores_the_validation_loss_at_the_truncation_end():
+    ctrl = LRController()
+    g = group(ctrl, lr=1e-2, runs=4, horizon=40)
+    _, loss, info = pes(g, ctrl, 10, sigma=0.1, cap=2.0, generator=torch.Generator().manual_seed(0),
+                        power=1.0, objective="val")
+    assert info["steps"] == 10
+    # weight (p + 1)(t / T)^p at t = 10 of 40 with p = 1, times the capped log-ratio of each run's val loss
+    expected = (torch.log(validation_loss(g)) - g.log_loss0).clamp(max=2.0) * 2.0 * (10 / 40)
+    assert loss == pytest.approx(float(expected.mean()), rel=1e-5)
+    _, train_loss, _ = pes(g, ctrl, 10, sigma=0.1, cap=2.0, generator=torch.Generator().manual_seed(0), power=1.0)
+    assert train_loss != pytest.approx(loss)
 
 
 def test_pes_needs_pairs():

@@ -135,3 +135,6 @@ def test_init_controller_warm_starts_and_checks_the_config(tmp_path):
     bad = save_controller(LRController(hidden_size=8), tmp_path / "bad.pt")
     res = meta_train(tmp_path / "run2", 1, "--init-controller", str(bad))
     assert res.exit_code == 2 and "differs from the recipe" in res.output
+    # a shipped name works too (the shipped default has the default recipe's config)
+    res = meta_train(tmp_path / "run3", 1, "--init-controller", "default", "--set", "outer.eval_every=100")
+    assert res.exit_code == 0, res.output

@@ -1,6 +1,9 @@
 """Recipes: the embedded default loads; bad keys and types are refused by name."""
+from pathlib import Path
+
 import pytest
 
+import lropt
 from lropt.meta.recipe import RecipeError, dump_toml, from_dict, load_recipe
 
 
@@ -27,6 +30,7 @@ def test_overrides_are_typed():
         ("outer.steps=many", r"outer.steps: expected int, got 'many'"),
         ("outer.steps=1.5", r"outer.steps: expected int"),
         ("estimator.name=sgd", r"estimator.name: must be one of"),
+        ("estimator.objective=test", r"estimator.objective: must be one of"),
         ("inner.horizon_min=500", r"horizon_min/horizon_max"),
         ("steps", r"--set expects section.key=value"),
     ],
@@ -34,6 +38,12 @@ def test_overrides_are_typed():
 def test_bad_overrides_name_the_key(override, match):
     with pytest.raises(RecipeError, match=match):
         load_recipe(None, [override])
+
+
+def test_validation_objective_needs_pes():
+    assert load_recipe(None, ["estimator.name=pes", "estimator.objective=val"]).estimator.objective == "val"
+    with pytest.raises(RecipeError, match=r"estimator.objective: must be 'train' unless estimator.name = 'pes'"):
+        load_recipe(None, ["estimator.name=tbptt", "estimator.objective=val"])
 
 
 def test_bad_files(tmp_path):
@@ -59,3 +69,13 @@ def test_base_lr_shift_moves_the_sampled_base_lrs():
     base = trainer.families[0].sample(spec.task_seed).base_lr(spec.optimizer)
     factors = np.log10(np.array(spec.base_lrs) / base)
     assert ((factors >= 0.75 - 1e-9) & (factors <= 1.25 + 1e-9)).all()
+
+
+@pytest.mark.parametrize("path", sorted((Path(lropt.__file__).parent / "recipes").glob("*.toml")), ids=lambda p: p.stem)
+def test_packaged_recipes_load_and_every_task_entry_samples(path):
+    from lropt.meta.trainer import family_from_entry
+
+    rec = load_recipe(path)
+    for entry in rec.tasks.train + rec.tasks.validation:
+        task = family_from_entry(entry).sample(0)
+        assert task.train_batch(0) is not None

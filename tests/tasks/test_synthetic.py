@@ -36,6 +36,38 @@ def test_sample_is_deterministic_and_random_access(name):
     assert len(t1.val_batches()) >= 1
 
 
+@pytest.mark.parametrize("name", ["teacher_mlp", "conv"])
+def test_finite_training_set_draws_every_batch_from_one_pool(name):
+    task = get_family(name, train_rows=48, batch_size=32).sample(3)
+    assert task.train_rows == 48 and get_family(name).sample(3).train_rows == 0
+    assert _same(task.train_batch(4)[0], task.train_batch(4)[0])            # still random access
+    rows = torch.cat([task.train_batch(s)[0].flatten(1) for s in range(30)])
+    assert torch.unique(rows, dim=0).shape[0] <= 48                          # 960 rows drawn, 48 exist
+    fresh = get_family(name, batch_size=32).sample(3)
+    rows = torch.cat([fresh.train_batch(s)[0].flatten(1) for s in range(30)])
+    assert torch.unique(rows, dim=0).shape[0] == 960
+
+
+def test_a_small_training_set_overfits(train_steps):
+    """The reason finite-data tasks exist: training loss falls while validation loss turns up."""
+    task = get_family("teacher_mlp", train_rows=64, width=256, depth=2, label_noise=0.2, batch_size=32,
+                      d_in=16, n_classes=4).sample(0)
+    torch.manual_seed(0)
+    model = task.init_model(0)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    val = []
+    for step in range(400):
+        x, y = task.train_batch(step)
+        loss = task.loss(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 20 == 19:
+            val.append(task.evaluate(model)["val_loss"])
+    assert loss.item() < 0.05
+    assert val[-1] > 1.5 * min(val)
+
+
 @pytest.mark.parametrize("name", FAMILY_NAMES)
 def test_different_seeds_give_different_tasks(name, train_steps):
     """Different seeds: different configs or data, and different loss curves."""
@@ -143,6 +175,7 @@ def test_mixture_samples_several_families():
         ("char_lm", {"model": ["gru", "lstm"]}, "model"),
         ("logistic_regression", {"n_out": 1}, "n_out"),
         ("linear_regression", {"colour": 3}, "colour"),
+        ("teacher_mlp", {"train_rows": (0, 512)}, "must be positive"),
         ("synthetic", {"weights": {"nope": 1.0}}, "weights"),
     ],
 )

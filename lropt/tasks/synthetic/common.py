@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+import torch
 from torch import nn
 
 from ..base import Task, TaskFamily
+from ..device_cache import cached
 from ..params import IntRange, ParamSpace
-from ..seeding import as_rng, draw_seed
+from ..seeding import SALT_POOL, SALT_TRAIN, as_rng, draw_seed, generator
 
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -23,6 +26,11 @@ ACTIVATIONS = {
 
 #: The ``steps`` parameter every family takes (sets ``Task.default_steps``).
 STEPS = IntRange(1, 1_000_000, 200)
+
+#: ``train_rows``: 0 draws every training batch fresh (infinite data, nothing to
+#: overfit); N > 0 draws batches from one fixed training set of N rows, so a
+#: large enough model overfits and the validation loss turns up, as on real data.
+TRAIN_ROWS = IntRange(0, 1_000_000, 0, log=True)
 
 
 def activation(name: str) -> nn.Module:
@@ -50,6 +58,18 @@ class SyntheticTask(Task):
     """A synthetic task; ``ARCH_FIELDS`` name the fields that fix the model's code and parameter and batch shapes."""
 
     ARCH_FIELDS: ClassVar[tuple[str, ...]] = ()
+
+    def pooled_batch(self, sample: Callable, step: int, device) -> tuple:
+        """Training batch ``step``: fresh rows from ``sample(n, gen, device)``, or, when
+        the task has ``train_rows`` > 0, rows picked from its fixed training set."""
+        gen = generator(self.data_seed, SALT_TRAIN, step, device=device)
+        rows = getattr(self, "train_rows", 0)
+        if not rows:
+            return sample(self.batch_size, gen, device)
+        inputs, targets = cached(self, "train_pool", device,
+                                 lambda: sample(rows, generator(self.data_seed, SALT_POOL), "cpu"))
+        idx = torch.randint(0, rows, (self.batch_size,), generator=gen, device=device)
+        return inputs[idx], targets[idx]
 
     @property
     def arch_key(self) -> tuple:

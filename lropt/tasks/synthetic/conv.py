@@ -18,8 +18,15 @@ from torch import Tensor, nn
 from ..device_cache import cached
 from ..losses import accuracy, cross_entropy
 from ..params import Choice, FloatRange, IntRange, ParamSpace
-from ..seeding import SALT_TRAIN, SALT_VAL, generator, seeded_module
-from .common import ACTIVATIONS, STEPS, ParamFamily, SyntheticTask, activation
+from ..seeding import SALT_VAL, generator, seeded_module
+from .common import (
+    ACTIVATIONS,
+    STEPS,
+    TRAIN_ROWS,
+    ParamFamily,
+    SyntheticTask,
+    activation,
+)
 
 VAL_SIZE = 512
 
@@ -78,6 +85,7 @@ class ConvTask(SyntheticTask):
     depth: int = 2
     activation: str = "relu"
     noise: float = 0.3
+    train_rows: int = 0          # 0: fresh rows every batch; N: a fixed training set of N rows
     metric_name: str | None = "accuracy"
     base_lrs: dict = field(default_factory=lambda: {"sgd": 0.05, "adam": 3e-3, "adamw": 3e-3})
 
@@ -94,7 +102,7 @@ class ConvTask(SyntheticTask):
         ), labels
 
     def train_batch(self, step: int, device=None):
-        return self._sample(self.batch_size, generator(self.data_seed, SALT_TRAIN, step, device=device), device)
+        return self.pooled_batch(self._sample, step, device)
 
     def val_batches(self, device=None) -> list:
         return cached(self, "val", device, lambda: [self._sample(VAL_SIZE, generator(self.data_seed, SALT_VAL), "cpu")])
@@ -123,5 +131,6 @@ class ConvFamily(ParamFamily):
         activation=Choice(tuple(ACTIVATIONS), ("relu", "tanh", "gelu", "silu")),
         noise=FloatRange(0.0, 3.0, (0.1, 0.6)),
         batch_size=IntRange(1, 1024, (16, 64), log=True),
+        train_rows=TRAIN_ROWS,
         steps=STEPS,
     )

@@ -17,8 +17,8 @@ from torch import Tensor, nn
 from ..device_cache import cached
 from ..losses import accuracy, cross_entropy
 from ..params import Choice, FloatRange, IntRange, ParamSpace
-from ..seeding import SALT_TASK, SALT_TRAIN, SALT_VAL, generator, seeded_module
-from .common import ACTIVATIONS, STEPS, ParamFamily, SyntheticTask, mlp
+from ..seeding import SALT_TASK, SALT_VAL, generator, seeded_module
+from .common import ACTIVATIONS, STEPS, TRAIN_ROWS, ParamFamily, SyntheticTask, mlp
 
 VAL_SIZE = 1024
 
@@ -38,6 +38,7 @@ class TeacherMLPTask(SyntheticTask):
     teacher_depth: int = 2
     input_cond: float = 1.0
     label_noise: float = 0.0
+    train_rows: int = 0          # 0: fresh rows every batch; N: a fixed training set of N rows
     metric_name: str | None = "accuracy"
     base_lrs: dict = field(default_factory=lambda: {"sgd": 0.1, "adam": 3e-3, "adamw": 3e-3})
 
@@ -71,7 +72,7 @@ class TeacherMLPTask(SyntheticTask):
         return z * scales, labels
 
     def train_batch(self, step: int, device=None):
-        return self._sample(self.batch_size, generator(self.data_seed, SALT_TRAIN, step, device=device), device)
+        return self.pooled_batch(self._sample, step, device)
 
     def val_batches(self, device=None) -> list:
         def build():
@@ -113,5 +114,6 @@ class TeacherMLPFamily(ParamFamily):
         input_cond=FloatRange(1.0, 1e4, (1.0, 30.0), log=True),
         label_noise=FloatRange(0.0, 0.9, (0.0, 0.1)),
         batch_size=IntRange(1, 8192, (16, 128), log=True),
+        train_rows=TRAIN_ROWS,
         steps=STEPS,
     )
