@@ -12,6 +12,7 @@ import math
 import torch
 
 from ..tasks.base import Task, forward
+from ..tasks.seeding import SALT_RUN, mix_seed, seeded_global_rng
 from ..schedules import make_optimizer
 from ..wrapper import LROptimizerWrapper
 
@@ -21,7 +22,17 @@ CAP = 5.0
 
 def train_run(task: Task, *, steps: int, lr: float, optimizer: str = "adam", controller=None,
               schedule: str = "constant", seed: int = 0, device=None, record_lr: bool = False) -> dict:
-    """Train ``task`` for ``steps``; return final validation loss (inf if diverged) and the LR trace."""
+    """Train ``task`` for ``steps``; return final validation loss (inf if diverged) and the LR trace.
+
+    The global RNG (dropout) is seeded from ``seed`` for the run, so a controller and
+    its baselines see the same masks, and a score does not depend on when it is taken.
+    """
+    with seeded_global_rng(mix_seed(SALT_RUN, seed), device):
+        return _train_run(task, steps=steps, lr=lr, optimizer=optimizer, controller=controller,
+                          schedule=schedule, seed=seed, device=device, record_lr=record_lr)
+
+
+def _train_run(task: Task, *, steps, lr, optimizer, controller, schedule, seed, device, record_lr) -> dict:
     model = task.init_model(seed).to(device)
     opt = make_optimizer(optimizer, model.parameters(), lr)
     sched = None

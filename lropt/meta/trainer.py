@@ -231,8 +231,7 @@ class MetaTrainer:
     # ------------------------------------------------------------------ validation
     def validate(self) -> dict:
         """Score a copy of the controller (on ``outer.eval_device``) through the real wrapper."""
-        with seeded_global_rng(VALIDATION_SEED + self.counters.outer_step, self.validator.device):
-            result = self.validator.score(copy.deepcopy(self.controller).to(self.validator.device).eval())
+        result = self.validator.score(copy.deepcopy(self.controller).to(self.validator.device).eval())
         c = self.counters
         if result["score"] < c.best_score:
             c.best_score, c.best_step = result["score"], c.outer_step

@@ -138,3 +138,21 @@ def test_init_controller_warm_starts_and_checks_the_config(tmp_path):
     # a shipped name works too (the shipped default has the default recipe's config)
     res = meta_train(tmp_path / "run3", 1, "--init-controller", "default", "--set", "outer.eval_every=100")
     assert res.exit_code == 0, res.output
+
+
+def test_controller_pt_reproduces_the_best_score_on_a_dropout_task(tmp_path):
+    """The selection score is a function of the controller alone: a fresh validator gives the
+    run's best score for controller.pt, also on a validation task with dropout (breast-cancer)."""
+    import json
+
+    from lropt.meta.recipe import load_recipe
+    from lropt.meta.trainer import MetaTrainer
+
+    res = meta_train(tmp_path / "run", 4, "--set", 'tasks.validation=[{task = "breast-cancer"}]',
+                     "--set", "outer.eval_every=2", "--set", "outer.lr=0.05")
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert len(summary["history"]) == 2
+    fresh = MetaTrainer(load_recipe(tmp_path / "run" / "recipe.toml"), seed=0)
+    score = fresh.validator.score(load_controller(tmp_path / "run" / "controller.pt"))["score"]
+    assert score == pytest.approx(summary["best_score_vs_constant"], abs=1e-9)
