@@ -11,9 +11,9 @@ import math
 
 import torch
 
+from ..schedules import make_optimizer
 from ..tasks.base import Task, forward
 from ..tasks.seeding import SALT_RUN, mix_seed, seeded_global_rng
-from ..schedules import make_optimizer
 from ..wrapper import LROptimizerWrapper
 
 LR_FACTORS = (0.1, 1.0, 10.0)
