@@ -91,6 +91,8 @@ def pes(group: RunGroup, controller: nn.Module, k: int, *, sigma: float, cap: fl
     the validation loss once, at the end of the truncation, so the controller is
     rewarded for what a user measures (a run that overfits scores worse as it goes on).
     """
+    if objective not in ("train", "val"):
+        raise ValueError(f"objective must be 'train' or 'val', got {objective!r}")
     if "xi" not in group.extra:
         pes_init(group, controller)
     pairs = group.size // 2

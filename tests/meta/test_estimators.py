@@ -55,8 +55,12 @@ def test_pes_val_objective_scores_the_validation_loss_at_the_truncation_end():
     # weight (p + 1)(t / T)^p at t = 10 of 40 with p = 1, times the capped log-ratio of each run's val loss
     expected = (torch.log(validation_loss(g)) - g.log_loss0).clamp(max=2.0) * 2.0 * (10 / 40)
     assert loss == pytest.approx(float(expected.mean()), rel=1e-5)
-    _, train_loss, _ = pes(g, ctrl, 10, sigma=0.1, cap=2.0, generator=torch.Generator().manual_seed(0), power=1.0)
+    twin = group(ctrl, lr=1e-2, runs=4, horizon=40)      # the same runs, scored on the training batches
+    _, train_loss, _ = pes(twin, ctrl, 10, sigma=0.1, cap=2.0, generator=torch.Generator().manual_seed(0), power=1.0)
+    assert all(torch.equal(twin.params[k], g.params[k]) for k in g.params)   # same runs, scored differently
     assert train_loss != pytest.approx(loss)
+    with pytest.raises(ValueError, match="objective"):
+        pes(g, ctrl, 1, sigma=0.1, cap=2.0, generator=torch.Generator(), objective="validation")
 
 
 def test_pes_needs_pairs():

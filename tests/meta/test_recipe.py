@@ -78,4 +78,5 @@ def test_packaged_recipes_load_and_every_task_entry_samples(path):
     rec = load_recipe(path)
     for entry in rec.tasks.train + rec.tasks.validation:
         task = family_from_entry(entry).sample(0)
-        assert task.train_batch(0) is not None
+        inputs, targets = task.train_batch(0)
+        assert len(targets) == task.batch_size

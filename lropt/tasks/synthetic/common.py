@@ -30,7 +30,7 @@ STEPS = IntRange(1, 1_000_000, 200)
 #: ``train_rows``: 0 draws every training batch fresh (infinite data, nothing to
 #: overfit); N > 0 draws batches from one fixed training set of N rows, so a
 #: large enough model overfits and the validation loss turns up, as on real data.
-TRAIN_ROWS = IntRange(0, 1_000_000, 0, log=True)
+TRAIN_ROWS = IntRange(0, 100_000, 0, log=True)
 
 
 def activation(name: str) -> nn.Module:
