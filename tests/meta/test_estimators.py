@@ -8,6 +8,7 @@ from lropt import LRController
 from lropt.meta.estimators import pes, tbptt
 from lropt.meta.inner_optim import inner_optimizer
 from lropt.meta.unroll import (
+    inner_step,
     per_run_controller_fn,
     shared_controller_fn,
     start_group,
@@ -100,3 +101,27 @@ def test_per_run_controller_matches_shared_when_weights_equal():
     per_run = per_run_controller_fn(ctrl, stacked)(feats, state, ok)
     for k in shared:
         torch.testing.assert_close(shared[k], per_run[k])
+
+
+def test_on_an_overfitting_run_the_val_objective_says_lower_the_lr_and_train_says_raise():
+    """Why the validation objective exists: past the point where a small training set is
+    memorised, a higher LR still lowers the training loss but raises the validation loss."""
+    from lropt.tasks import get_family
+
+    task = get_family("teacher_mlp", train_rows=64, width=256, depth=2, label_noise=0.2, batch_size=32,
+                      d_in=16, n_classes=4).sample(0)
+    bias_grad = {}
+    for objective in ("val", "train"):
+        grads = []
+        for rep in range(2):
+            ctrl = LRController()
+            g = start_group(task, inner_optimizer("adam"), [3e-3] * 16, 400, lambda b: ctrl.init_state(b),
+                            init_seeds=[s // 2 for s in range(16)], show_progress=True)
+            with torch.no_grad():
+                for _ in range(150):                      # well into overfitting (see test_synthetic)
+                    inner_step(g, shared_controller_fn(ctrl))
+            out, _, _ = pes(g, ctrl, 30, sigma=0.3, cap=2.0, generator=torch.Generator().manual_seed(rep),
+                            objective=objective)
+            grads.append(out["head.bias"].item())
+        bias_grad[objective] = sum(grads) / len(grads)
+    assert bias_grad["val"] > 0 > bias_grad["train"], bias_grad   # descent lowers / raises the bias
