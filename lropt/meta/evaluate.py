@@ -28,36 +28,31 @@ def train_run(task: Task, *, steps: int, lr: float, optimizer: str = "adam", con
     its baselines see the same masks, and a score does not depend on when it is taken.
     """
     with seeded_global_rng(mix_seed(SALT_RUN, seed), device):
-        return _train_run(task, steps=steps, lr=lr, optimizer=optimizer, controller=controller,
-                          schedule=schedule, seed=seed, device=device, record_lr=record_lr)
-
-
-def _train_run(task: Task, *, steps, lr, optimizer, controller, schedule, seed, device, record_lr) -> dict:
-    model = task.init_model(seed).to(device)
-    opt = make_optimizer(optimizer, model.parameters(), lr)
-    sched = None
-    if schedule == "cosine":
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
-    if controller is not None:
-        opt = LROptimizerWrapper(opt, controller=controller, total_steps=steps)
-    lrs = []
-    for step in range(steps):
-        inputs, targets = task.train_batch(step, device=device)
-        loss = task.loss(forward(model, inputs), targets)
-        if not torch.isfinite(loss):
-            return {"val_loss": math.inf, "lrs": lrs, "diverged": True}
-        loss.backward()
+        model = task.init_model(seed).to(device)
+        opt = make_optimizer(optimizer, model.parameters(), lr)
+        sched = None
+        if schedule == "cosine":
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
         if controller is not None:
-            opt.step(loss=loss)
-        else:
-            opt.step()
-        opt.zero_grad(set_to_none=True)
-        if sched is not None:
-            sched.step()
-        if record_lr:
-            lrs.append(opt.get_last_lr()[0] if controller is not None else opt.param_groups[0]["lr"])
-    val = task.evaluate(model, device=device)["val_loss"]
-    return {"val_loss": val if math.isfinite(val) else math.inf, "lrs": lrs, "diverged": not math.isfinite(val)}
+            opt = LROptimizerWrapper(opt, controller=controller, total_steps=steps)
+        lrs = []
+        for step in range(steps):
+            inputs, targets = task.train_batch(step, device=device)
+            loss = task.loss(forward(model, inputs), targets)
+            if not torch.isfinite(loss):
+                return {"val_loss": math.inf, "lrs": lrs, "diverged": True}
+            loss.backward()
+            if controller is not None:
+                opt.step(loss=loss)
+            else:
+                opt.step()
+            opt.zero_grad(set_to_none=True)
+            if sched is not None:
+                sched.step()
+            if record_lr:
+                lrs.append(opt.get_last_lr()[0] if controller is not None else opt.param_groups[0]["lr"])
+        val = task.evaluate(model, device=device)["val_loss"]
+        return {"val_loss": val if math.isfinite(val) else math.inf, "lrs": lrs, "diverged": not math.isfinite(val)}
 
 
 def _log_ratio(a: float, b: float) -> float:
