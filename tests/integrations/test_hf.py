@@ -16,14 +16,6 @@ from lropt.integrations.hf import LROptCallback  # noqa: E402
 STEPS = 6
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny_bert(seed=0):
     torch.manual_seed(seed)
     config = transformers.BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,

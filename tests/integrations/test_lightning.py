@@ -19,14 +19,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def loader(n, seed):
     g = torch.Generator().manual_seed(seed)
     x, y = torch.randn(n, 6, generator=g), torch.randn(n, 3, generator=g)
