@@ -75,6 +75,36 @@ def _refuse(path, reason: str) -> ValueError:
     return ValueError(f"cannot load controller file {str(path)!r}: {reason}")
 
 
+def _v1_to_v2(payload: dict) -> dict:
+    """Feature spec 1 -> 2 (``grad_align`` appended): a zero input column for the new feature,
+    so the upgraded controller computes exactly what it computed before and ignores the new input."""
+    payload = dict(payload, config=dict(payload["config"]), state_dict=dict(payload["state_dict"]))
+    w = payload["state_dict"]["cell.weight_ih"]
+    payload["state_dict"]["cell.weight_ih"] = torch.cat([w, w.new_zeros(w.shape[0], 1)], dim=1)
+    payload["config"]["num_features"] = w.shape[1] + 1
+    names = list(payload["feature_spec"]["names"]) + ["grad_align"]
+    payload["feature_spec"] = {"version": 2, "names": names}
+    return payload
+
+
+#: Upgrades of older feature specs that keep a controller's behaviour: ``{old version: (names, fn)}``.
+FEATURE_MIGRATIONS: dict[int, tuple[list[str], Callable[[dict], dict]]] = {
+    1: (list(F.FEATURE_NAMES[:9]), _v1_to_v2),
+}
+
+
+def _upgrade_features(payload: dict) -> dict:
+    """Apply :data:`FEATURE_MIGRATIONS` while the file's feature spec is an older known one."""
+    spec = payload.get("feature_spec")
+    while isinstance(spec, dict) and spec.get("version") in FEATURE_MIGRATIONS:
+        names, fn = FEATURE_MIGRATIONS[spec["version"]]
+        if spec.get("names") != names or "cell.weight_ih" not in payload.get("state_dict", {}):
+            break
+        payload = fn(payload)
+        spec = payload["feature_spec"]
+    return payload
+
+
 def load_controller(path: str | os.PathLike, *, map_location="cpu") -> LRController:
     """Load a controller file, refusing a missing, corrupt, mismatched or newer file with the reason."""
     path = Path(path)
@@ -99,6 +129,8 @@ def load_controller(path: str | os.PathLike, *, map_location="cpu") -> LRControl
         payload = MIGRATIONS[version](payload)
         version += 1
     spec, want = payload.get("feature_spec"), F.feature_spec()
+    payload = _upgrade_features(payload)
+    spec = payload.get("feature_spec")
     if spec != want:
         raise _refuse(
             path,

@@ -18,8 +18,18 @@ EMA, scaled to roughly ``[-1, 1]``; non-finite inputs never reach the state
 features (inputs are sanitised first), so the output is always finite.
 
 Group features: the loss, the validation delta and the progress are shared;
-the gradient norm, the update-to-weight ratio and the current log-multiplier
-are computed per parameter group.
+the gradient norm, the update-to-weight ratio, the gradient alignment and the
+current log-multiplier are computed per parameter group.
+
+``grad_align`` is the hypergradient signal of Baydin et al. (2018) made
+scale-free: the cosine between this step's gradient and the previous update.
+The derivative of this step's loss with respect to the previous step's LR is
+``g_t . u_{t-1} / lr``, so a positive cosine says the last step overshot (a
+smaller LR would have done better) and a negative one that it fell short.
+Measured with Adam on the held-out tasks, its EMA sits near -0.5 at a tenth of
+the default LR, near 0 at the default and at or above 0 at ten times it, from
+the first few percent of a run on: the input that tells "LR too high" from
+"LR fine" before the loss shows it.
 """
 from __future__ import annotations
 
@@ -39,10 +49,16 @@ FEATURE_NAMES: tuple[str, ...] = (
     "has_progress",      # 1 when total_steps is known
     "update_ratio",      # log10(|update| / |weights|) of the previous step, centred at 1e-3
     "log_mult",          # the controller's current log-multiplier, scaled
+    "grad_align",        # fast EMA of cos(gradient, previous update): > 0 overshooting, < 0 LR too small
 )
 
 #: Bumped whenever a feature's definition changes; controller files record it.
-FEATURE_VERSION = 1
+#: Version 1 had the first nine names; version 2 appended ``grad_align``.
+FEATURE_VERSION = 2
+
+#: Scale of the signed log that spreads ``grad_align`` over [-1, 1]: a cosine of
+#: 0.01 (typical of noisy, high-dimensional gradients) reads about 0.15, 0.1 about 0.5.
+ALIGN_SCALE = 100.0
 
 FAST_BETA = 0.9
 SLOW_BETA = 0.99
@@ -68,6 +84,7 @@ def init(num_groups: int, *, device=None, dtype=torch.float32) -> dict[str, Tens
         "loss_first": z.clone(),     # log loss at the first accepted update
         "loss_last": z.clone(),      # last finite log loss (stands in when a step has no loss)
         "grad_slow": z.clone(),      # raw slow EMA of log grad norm
+        "align_fast": z.clone(),     # raw fast EMA of cos(gradient, previous update)
         "val_last": z.clone(),       # last finite log validation loss
         "val_delta": z.clone(),      # change between the last two validation losses
         "val_seen": z.clone(),       # number of finite validation losses observed
@@ -88,6 +105,11 @@ def _debias(ema: Tensor, count: Tensor, beta: float) -> Tensor:
     return ema / (1.0 - torch.pow(torch.full_like(count, beta), count).clamp(max=1.0 - 1e-12))
 
 
+def _signed_log(x: Tensor, scale: float) -> Tensor:
+    """``sign(x) log(1 + scale |x|) / log(1 + scale)``: maps [-1, 1] onto itself, stretching small values."""
+    return torch.sign(x) * torch.log1p(scale * x.abs().clamp(max=1.0)) / math.log1p(scale)
+
+
 def _scaled_clip(x: Tensor, lo: float, hi: float, scale: float) -> Tensor:
     return torch.clamp(x, lo, hi) / scale
 
@@ -99,6 +121,7 @@ def update(
     grad_norm: Tensor,
     update_ratio: Tensor,
     log_mult: Tensor,
+    grad_align: Tensor,
     progress: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, Tensor], Tensor]:
     """Fold one training step into the statistics and return its features.
@@ -111,6 +134,8 @@ def update(
         update_ratio: ``[G]`` |previous update| / |weights| per group (0 before
             the first update).
         log_mult: ``[G]`` the controller's current log-multiplier.
+        grad_align: ``[G]`` cosine between this step's gradient and the previous
+            update of each group (0 when there is no previous update).
         progress: scalar ``step / total_steps`` or ``None`` when unknown.
 
     Returns:
@@ -133,11 +158,14 @@ def update(
     loss_fast = _ema(state["loss_fast"], log_loss, FAST_BETA)
     loss_slow = _ema(state["loss_slow"], log_loss, SLOW_BETA)
     grad_slow = _ema(state["grad_slow"], log_grad, SLOW_BETA)
+    cos = torch.clamp(torch.nan_to_num(grad_align.detach().to(count.dtype), nan=0.0), -1.0, 1.0)
+    align_fast = _ema(state["align_fast"], cos, FAST_BETA)
     loss_first = torch.where(count == 0, log_loss, state["loss_first"])
 
     fast_hat = _debias(loss_fast, c1, FAST_BETA)
     slow_hat = _debias(loss_slow, c1, SLOW_BETA)
     grad_hat = _debias(grad_slow, c1, SLOW_BETA)
+    align_hat = _debias(align_fast, c1, FAST_BETA)
 
     if progress is None:
         prog = torch.zeros_like(count)
@@ -158,6 +186,7 @@ def update(
             has_prog,
             _scaled_clip(ratio + 3.0, -4.0, 4.0, 4.0),
             _scaled_clip(torch.nan_to_num(log_mult.detach().to(count.dtype)), -5.0, 5.0, 5.0),
+            _signed_log(align_hat, ALIGN_SCALE),
         ],
         dim=-1,
     )
@@ -173,6 +202,7 @@ def update(
         loss_first=keep(loss_first, state["loss_first"]),
         loss_last=keep(log_loss, state["loss_last"]),
         grad_slow=keep(grad_slow, state["grad_slow"]),
+        align_fast=keep(align_fast, state["align_fast"]),
     )
     return feats, new_state, ok
 

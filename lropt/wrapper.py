@@ -62,6 +62,25 @@ def _sampled(tensors: list[Tensor], stride: int) -> list[Tensor]:
     return [t.view(-1)[::stride] if t.is_contiguous() else t for t in tensors]
 
 
+def _align_stride(params: list[Tensor]) -> int:
+    """The stride of the update sample kept between steps for ``grad_align``: about
+    SAMPLE_BUDGET elements on every device, so the kept copy stays small."""
+    return max(1, math.ceil(sum(p.numel() for p in params) / SAMPLE_BUDGET)) if params else 1
+
+
+def _cosine(a: list[Tensor], b: list[Tensor], device) -> Tensor:
+    """Cosine between two lists of same-shaped tensors; 0 when they do not match or one is zero."""
+    if not a or len(a) != len(b) or any(x.shape != y.shape for x, y in zip(a, b)):
+        return torch.zeros((), device=device)
+    # For unit x, y: x.y = (|x + y|^2 - |x - y|^2) / 4, in multi-tensor kernels instead of one dot per
+    # tensor. Normalising first keeps it exact in float32 when |a| and |b| differ by orders of magnitude.
+    a = torch._foreach_div(a, _group_norm(a, device).clamp(min=1e-30).to(a[0].device, a[0].dtype))
+    b = torch._foreach_div(b, _group_norm(b, device).clamp(min=1e-30).to(b[0].device, b[0].dtype))
+    plus = _group_norm(torch._foreach_add(a, b), device)
+    minus = _group_norm(torch._foreach_sub(a, b), device)
+    return torch.nan_to_num(torch.clamp((plus - minus) * (plus + minus) / 4, -1.0, 1.0))
+
+
 def _group_norm(tensors: list[Tensor], device) -> Tensor:
     """L2 norm of a list of tensors (foreach; a 0-d float32 tensor on ``device``)."""
     if not tensors:
@@ -208,6 +227,7 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         self._host_mults = [1.0] * n
         self._feat = F.init(n, device=self._device)
         self._update_ratio = torch.zeros(n, device=self._device)
+        self._prev_update: list[list[Tensor]] = [[] for _ in range(n)]
         self._ctrl_state = self.controller.init_state(n, device=self._device) if self.controller else None
 
     def add_param_group(self, param_group: dict) -> None:
@@ -217,6 +237,7 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         self._host_mults.append(1.0)
         self._feat = F.extend(self._feat, 1)
         self._update_ratio = torch.cat([self._update_ratio, torch.zeros(1, device=self._device)])
+        self._prev_update.append([])
         if self.controller is not None:
             self._ctrl_state = self.controller.extend_state(self._ctrl_state, 1)
 
@@ -366,14 +387,22 @@ class LROptimizerWrapper(torch.optim.Optimizer):
             self._warned_total = True
         return torch.full((), min(self._ticks / self.total_steps, 1.0), device=self._device)
 
+    def _align_grads(self, group) -> list[Tensor]:
+        """The gradient sample matching the kept update sample (see :func:`_align_stride`)."""
+        params = self._stepped(group)
+        return _sampled([p.grad for p in params], _align_stride(params))
+
     def _control(self, loss_t: Tensor | None) -> None:
         grad_norm = torch.stack([_group_norm(self._grads(g), self._device) for g in self.param_groups])
+        align = torch.stack([_cosine(self._align_grads(g), prev, self._device)
+                             for g, prev in zip(self.param_groups, self._prev_update)])
         feats, self._feat, ok = F.update(
             self._feat,
             loss=None if loss_t is None else loss_t.to(self._device),
             grad_norm=grad_norm,
             update_ratio=self._update_ratio,
             log_mult=self._ctrl_state["log_mult"],
+            grad_align=align,
             progress=self._progress(),
         )
         self._ctrl_state = self.controller(feats, self._ctrl_state, ok)
@@ -414,15 +443,27 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         return out
 
     def _measure_update(self, snapshot) -> None:
-        """|update| / |weights| per group, from the samples taken before the step."""
+        """|update| / |weights| per group, from the samples taken before the step; keep a
+        sample of the update for the next call's ``grad_align``."""
         ratios = []
-        for views, before in snapshot:
+        for i, (views, before) in enumerate(snapshot):
             if not views:
                 ratios.append(torch.zeros((), device=self._device))
+                self._prev_update[i] = []
                 continue
             diffs = torch._foreach_sub(views, before)
             ratios.append(_group_norm(diffs, self._device) / (_group_norm(views, self._device) + 1e-12))
+            self._prev_update[i] = self._keep_update_sample(self.param_groups[i], diffs)
         self._update_ratio = torch.nan_to_num(torch.stack(ratios), nan=0.0, posinf=1e6)
+
+    def _keep_update_sample(self, group, diffs: list[Tensor]) -> list[Tensor]:
+        """``diffs`` (sampled at the snapshot stride) resampled at :func:`_align_stride`."""
+        params = self._stepped(group)
+        snap, keep = _stride(params), _align_stride(params)
+        if snap == keep:
+            return diffs
+        # On accelerators the snapshot reads whole tensors (stride 1): thin them for keeping.
+        return [d.reshape(-1)[::keep].clone() if p.is_contiguous() else d for d, p in zip(diffs, params)]
 
     # ----------------------------------------------------------------- logging
     def scalars(self, *, features: bool = True) -> dict[str, float]:
@@ -460,6 +501,7 @@ class LROptimizerWrapper(torch.optim.Optimizer):
             "num_groups": len(self.param_groups),
             "features": {k: v.clone() for k, v in self._feat.items()},
             "update_ratio": self._update_ratio.clone(),
+            "prev_update": [[t.clone() for t in ts] for ts in self._prev_update],
             "pending_loss": self._pending_loss,
             "controller_state": None if self._ctrl_state is None else {k: v.clone() for k, v in self._ctrl_state.items()},
             "controller": None if self.controller is None else {
@@ -485,8 +527,10 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         dev = self._device
         self._ticks = ours["ticks"]
         self._skipped = ours.get("skipped", 0)
-        self._feat = {k: v.to(dev) for k, v in ours["features"].items()}
+        self._feat = F.init(len(self.param_groups), device=dev)  # keys a state dict of an older lropt lacks
+        self._feat.update({k: v.to(dev) for k, v in ours["features"].items()})
         self._update_ratio = ours["update_ratio"].to(dev)
+        self._prev_update = [[t.to(dev) for t in ts] for ts in ours.get("prev_update", [[]] * len(self.param_groups))]
         pending = ours.get("pending_loss")
         self._pending_loss = None if pending is None else pending.to(dev)
         if self.controller is not None:

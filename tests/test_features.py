@@ -19,10 +19,11 @@ any_float = st.one_of(
     grads=st.lists(st.tuples(any_float, any_float), min_size=1, max_size=8),
     ratio=st.tuples(any_float, any_float),
     log_mult=st.tuples(any_float, any_float),
+    align=st.tuples(any_float, any_float),
     val=st.lists(any_float, max_size=3),
     progress=st.one_of(st.none(), any_float),
 )
-def test_features_always_finite_and_bounded(losses, grads, ratio, log_mult, val, progress):
+def test_features_always_finite_and_bounded(losses, grads, ratio, log_mult, align, val, progress):
     state = F.init(2)
     for v in val:
         state = F.observe_val(state, torch.tensor(v))
@@ -33,6 +34,7 @@ def test_features_always_finite_and_bounded(losses, grads, ratio, log_mult, val,
             grad_norm=torch.tensor(grad),
             update_ratio=torch.tensor(ratio),
             log_mult=torch.tensor(log_mult),
+            grad_align=torch.tensor(align),
             progress=None if progress is None else torch.tensor(progress),
         )
         assert feats.shape == (2, F.num_features())
@@ -45,10 +47,10 @@ def test_features_always_finite_and_bounded(losses, grads, ratio, log_mult, val,
 def test_nonfinite_step_leaves_state_untouched():
     state = F.init(1)
     _, state, _ = F.update(state, loss=torch.tensor(2.0), grad_norm=torch.tensor([1.0]),
-                           update_ratio=torch.zeros(1), log_mult=torch.zeros(1))
+                           update_ratio=torch.zeros(1), log_mult=torch.zeros(1), grad_align=torch.zeros(1))
     for bad_loss, bad_grad in [(float("nan"), 1.0), (1.0, float("inf"))]:
         _, new, ok = F.update(state, loss=torch.tensor(bad_loss), grad_norm=torch.tensor([bad_grad]),
-                              update_ratio=torch.zeros(1), log_mult=torch.zeros(1))
+                              update_ratio=torch.zeros(1), log_mult=torch.zeros(1), grad_align=torch.zeros(1))
         assert not ok.any()
         for k in state:
             assert torch.equal(new[k], state[k])
@@ -60,7 +62,7 @@ def test_feature_values_follow_their_definitions():
     for loss in [4.0, 2.0, 1.0]:
         feats, state, ok = F.update(state, loss=torch.tensor(loss), grad_norm=torch.tensor([1.0]),
                                     update_ratio=torch.tensor([1e-3]), log_mult=torch.tensor([0.5]),
-                                    progress=torch.tensor(0.25))
+                                    grad_align=torch.tensor([0.1]), progress=torch.tensor(0.25))
     named = dict(zip(F.FEATURE_NAMES, feats[0].tolist()))
     assert named["loss_vs_start"] < 0 and math.isclose(named["loss_vs_start"], math.log(1 / 4) / 3, rel_tol=1e-5)
     assert named["loss_trend"] < 0            # falling loss
@@ -68,12 +70,28 @@ def test_feature_values_follow_their_definitions():
     assert abs(named["update_ratio"]) < 1e-6  # centred at 1e-3
     assert math.isclose(named["log_mult"], 0.1, rel_tol=1e-6)
     assert named["grad_vs_slow"] == 0.0
+    # a constant cosine of 0.1: the debiased EMA is 0.1, spread by the signed log
+    assert math.isclose(named["grad_align"], math.log1p(F.ALIGN_SCALE * 0.1) / math.log1p(F.ALIGN_SCALE), rel_tol=1e-5)
+
+
+def test_grad_align_sign_and_order():
+    """Overshooting (cosine > 0) reads positive, falling short negative, and larger cosines read larger."""
+    def read(cos):
+        feats, _, _ = F.update(F.init(1), loss=torch.tensor(1.0), grad_norm=torch.tensor([1.0]),
+                               update_ratio=torch.zeros(1), log_mult=torch.zeros(1), grad_align=torch.tensor([cos]))
+        return feats[0, F.FEATURE_NAMES.index("grad_align")].item()
+
+    values = [read(c) for c in (-1.0, -0.5, -0.01, 0.0, 0.01, 0.5, 1.0, 7.0, float("nan"))]
+    assert values[:7] == sorted(values[:7]) and values[3] == 0.0
+    assert math.isclose(values[0], -1.0, rel_tol=1e-6) and math.isclose(values[6], 1.0, rel_tol=1e-6)
+    assert values[7] == values[6] and values[8] == 0.0   # out of range is clipped, NaN reads as unknown
 
 
 def test_vmap_matches_loop():
     def one(loss, grad):
         feats, _, _ = F.update(F.init(1), loss=loss, grad_norm=grad.reshape(1),
-                               update_ratio=torch.zeros(1), log_mult=torch.zeros(1), progress=torch.tensor(0.5))
+                               update_ratio=torch.zeros(1), log_mult=torch.zeros(1), grad_align=grad.reshape(1) / 4,
+                               progress=torch.tensor(0.5))
         return feats
 
     losses, grads = torch.tensor([1.0, 3.0, float("nan")]), torch.tensor([0.5, 2.0, 1.0])

@@ -58,6 +58,15 @@ def make_loss_fn(template: nn.Module, task: Task) -> Callable:
     return loss_fn
 
 
+def _cosines(a: dict[str, Tensor], b: dict[str, Tensor] | None) -> Tensor:
+    """Per-run cosine between two stacked parameter dicts: ``[B]`` (0 when ``b`` is None or zero)."""
+    first = next(iter(a.values()))
+    if b is None:
+        return torch.zeros(first.shape[0], device=first.device)
+    dot = sum((a[k].detach() * b[k]).flatten(1).sum(1) for k in a)
+    return torch.clamp(dot / (_norms(a) * _norms(b) + 1e-12), -1.0, 1.0)
+
+
 def _norms(tensors: dict[str, Tensor]) -> Tensor:
     """Per-run L2 norm over all entries of stacked tensors: ``[B]``."""
     sq = sum(t.detach().pow(2).flatten(1).sum(1) for t in tensors.values())
@@ -80,6 +89,7 @@ class RunGroup:
     show_progress: bool
     step: int = 0
     update_ratio: Tensor | None = None   # [B]
+    prev_update: dict | None = None      # each param's last update (for grad_align); None before the first
     log_loss0: Tensor | None = None      # [B] log of the first training loss
     alive: Tensor | None = None          # [B] bool: not diverged
     val_every: int = 0                   # observe the validation loss every N steps (0: never)
@@ -206,7 +216,7 @@ def inner_step(group: RunGroup, controller_fn: Callable, *, second_order: bool =
         progress = torch.full((group.size,), min(group.step / group.horizon, 1.0), device=group.device)
     feats, group.feat, ok = F.update(
         group.feat, loss=loss_d, grad_norm=_norms(grads), update_ratio=group.update_ratio,
-        log_mult=group.ctrl["log_mult"], progress=progress,
+        log_mult=group.ctrl["log_mult"], grad_align=_cosines(grads, group.prev_update), progress=progress,
     )
     group.ctrl = controller_fn(feats, group.ctrl, ok)
 
@@ -221,6 +231,7 @@ def inner_step(group: RunGroup, controller_fn: Callable, *, second_order: bool =
     delta = {k: group.params[k].detach() - old[k] for k in old}
     ratio = _norms(delta) / (_norms(group.params) + 1e-12)
     group.update_ratio = torch.nan_to_num(ratio, nan=0.0, posinf=1e6)
+    group.prev_update = delta
     group.step += 1
     if group.val_every and group.step % group.val_every == 0:
         group.feat = F.observe_val(group.feat, validation_loss(group))

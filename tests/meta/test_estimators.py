@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from lropt import LRController
+from lropt import features as F
 from lropt.meta.estimators import pes, tbptt
 from lropt.meta.inner_optim import inner_optimizer
 from lropt.meta.unroll import (
@@ -93,7 +94,7 @@ def test_per_run_controller_matches_shared_when_weights_equal():
     ctrl = LRController()
     with torch.no_grad():
         ctrl.head.weight.normal_()
-    feats = torch.randn(4, 9)
+    feats = torch.randn(4, F.num_features())
     state = ctrl.init_state(4)
     ok = torch.tensor([True, True, False, True])
     shared = shared_controller_fn(ctrl)(feats, state, ok)

@@ -63,6 +63,8 @@ def test_same_features_and_lrs_on_the_same_trajectory(val_every):
     assert max(lrs) / min(lrs) > 1.05, "controller should have moved the LR for the comparison to mean something"
     val_delta = feats[:, FEATURE_NAMES.index("val_delta")]
     assert bool((val_delta != 0).any()) == bool(val_every), "the validation feature is fed exactly when asked"
+    align = feats[:, FEATURE_NAMES.index("grad_align")]
+    assert align[0] == 0 and bool((align[1:] != 0).all()), "grad_align reads 0 before the first update, then moves"
     # and the parameters agree too
     for name, p in model.named_parameters():
         torch.testing.assert_close(p.detach(), group.params[name][0], rtol=1e-3, atol=1e-5)

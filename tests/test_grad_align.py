@@ -1,0 +1,113 @@
+"""The grad_align feature in the wrapper: a plain reference step by step, the sign on a quadratic,
+sampling of large groups, and state dicts of an older lropt."""
+import math
+
+import pytest
+import torch
+
+from lropt import LRController, LROptimizerWrapper
+from lropt import features as F
+from lropt import wrapper as W
+from common import loss_at, make_model, two_groups
+
+ALIGN = F.FEATURE_NAMES.index("grad_align")
+
+
+def _flat(tensors):
+    return torch.cat([t.reshape(-1) for t in tensors])
+
+
+def _reference(cosines, beta=F.FAST_BETA, scale=F.ALIGN_SCALE):
+    """The feature from its definition: debiased fast EMA of the cosines, then the signed log."""
+    ema, out = 0.0, []
+    for i, c in enumerate(cosines, start=1):
+        ema = beta * ema + (1 - beta) * c
+        hat = ema / (1 - beta**i)
+        out.append(math.copysign(math.log1p(scale * abs(hat)) / math.log1p(scale), hat))
+    return out
+
+
+def test_grad_align_matches_a_plain_reference_step_by_step():
+    model = make_model()
+    groups = two_groups(model)
+    opt = LROptimizerWrapper(torch.optim.Adam(groups), controller=LRController())
+    prev = [None, None]
+    cosines = [[], []]
+    features = []
+    for step in range(12):
+        opt.zero_grad()
+        loss = loss_at(model, step)
+        loss.backward()
+        before = []
+        for i, g in enumerate(opt.param_groups):
+            grad = _flat([p.grad for p in g["params"]])
+            cosines[i].append(0.0 if prev[i] is None else float(torch.dot(grad, prev[i]) / (grad.norm() * prev[i].norm())))
+            before.append(_flat([p.detach() for p in g["params"]]).clone())
+        opt.step(loss=loss)
+        features.append(opt._last_features[:, ALIGN].clone())
+        prev = [_flat([p.detach() for p in g["params"]]) - b for g, b in zip(opt.param_groups, before)]
+    got = torch.stack(features).T
+    want = torch.tensor([_reference(c) for c in cosines])
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    assert got[:, 0].eq(0).all() and got[:, 1:].ne(0).all()
+
+
+@pytest.mark.parametrize("lr, sign", [(0.02, -1), (1.8, 1)])
+def test_sgd_on_a_quadratic_reads_negative_when_short_and_positive_when_overshooting(lr, sign):
+    """On 0.5 x'Ax with curvature 1, SGD with lr < 1 keeps moving the same way (cosine -1 per step) and
+    1 < lr < 2 flips the gradient each step (cosine +1): the hypergradient's sign."""
+    x = torch.nn.Parameter(torch.ones(5))
+    opt = LROptimizerWrapper(torch.optim.SGD([x], lr=lr), controller=LRController())
+    for _ in range(10):
+        opt.zero_grad()
+        loss = 0.5 * x.pow(2).sum()
+        loss.backward()
+        opt.step(loss=loss)
+    # every cosine is exactly +-1 after the first step, which has no previous update (0)
+    assert opt._last_features[0, ALIGN].item() == pytest.approx(_reference([0.0] + [sign] * 9)[-1], abs=1e-5)
+    assert sign * opt._last_features[0, ALIGN].item() > 0.98
+
+
+def test_large_groups_keep_a_sample_whose_cosine_is_right():
+    torch.manual_seed(0)
+    big = torch.nn.Linear(512, 512)          # 262k weights: sampled
+    assert sum(p.numel() for p in big.parameters()) > W.SAMPLE_BUDGET
+    opt = LROptimizerWrapper(torch.optim.Adam(big.parameters(), lr=1e-3), controller=LRController())
+    x, y = torch.randn(64, 512), torch.randn(64, 512)
+    for _ in range(2):
+        before = _flat([p.detach() for p in big.parameters()]).clone()
+        opt.zero_grad()
+        (big(x) - y).pow(2).mean().backward()
+        opt.step(loss=torch.tensor(1.0))
+        update = _flat([p.detach() for p in big.parameters()]) - before
+    opt.zero_grad()
+    (big(x) - y).pow(2).mean().backward()
+    grad = _flat([p.grad for p in big.parameters()])
+    exact = float(torch.dot(grad, update) / (grad.norm() * update.norm()))
+    kept = opt._prev_update[0]
+    assert sum(t.numel() for t in kept) <= 2 * W.SAMPLE_BUDGET
+    sampled = float(W._cosine(opt._align_grads(opt.param_groups[0]), kept, opt.device))
+    assert abs(exact) > 0.05 and sampled == pytest.approx(exact, abs=0.02)
+
+
+def test_the_update_sample_survives_a_state_dict_round_trip_and_old_state_dicts_load():
+    model = make_model()
+    opt = LROptimizerWrapper(torch.optim.Adam(model.parameters(), lr=1e-2), controller=LRController())
+    for step in range(3):
+        opt.zero_grad()
+        loss = loss_at(model, step)
+        loss.backward()
+        opt.step(loss=loss)
+    sd = opt.state_dict()
+    fresh = LROptimizerWrapper(torch.optim.Adam(model.parameters(), lr=1e-2), controller=LRController())
+    fresh.load_state_dict(sd)
+    for a, b in zip(opt._prev_update[0], fresh._prev_update[0]):
+        assert torch.equal(a, b)
+    old = dict(sd, lropt={k: v for k, v in sd["lropt"].items() if k != "prev_update"})
+    old["lropt"]["features"] = {k: v for k, v in sd["lropt"]["features"].items() if k != "align_fast"}
+    fresh.load_state_dict(old)    # written by an lropt before grad_align
+    assert fresh._prev_update == [[]] and fresh._feat["align_fast"].eq(0).all()
+    opt.zero_grad()
+    loss_at(model, 3).backward()
+    fresh.step(loss=torch.tensor(1.0))
+    assert torch.isfinite(fresh._last_features).all()
