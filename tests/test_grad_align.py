@@ -111,3 +111,26 @@ def test_the_update_sample_survives_a_state_dict_round_trip_and_old_state_dicts_
     loss_at(model, 3).backward()
     fresh.step(loss=torch.tensor(1.0))
     assert torch.isfinite(fresh._last_features).all()
+
+
+def test_on_accelerators_the_whole_tensor_snapshot_is_thinned_to_the_same_sample(monkeypatch):
+    """On accelerators the update-ratio snapshot reads whole tensors (stride 1); the kept update must
+    still be sampled like the gradients it is compared with. Simulated on the CPU by forcing stride 1."""
+    monkeypatch.setattr(W, "_stride", lambda params: 1)
+    torch.manual_seed(0)
+    big = torch.nn.Linear(512, 512)
+    opt = LROptimizerWrapper(torch.optim.SGD(big.parameters(), lr=0.1), controller=LRController())
+    x = torch.randn(64, 512)
+    before = [p.detach().clone() for p in big.parameters()]
+    big(x).pow(2).mean().backward()
+    opt.step(loss=torch.tensor(1.0))
+    stride = W._align_stride(list(big.parameters()))
+    assert stride > 1
+    for kept, p, b in zip(opt._prev_update[0], big.parameters(), before):
+        torch.testing.assert_close(kept, (p.detach() - b).reshape(-1)[::stride])
+    opt.zero_grad()
+    big(x).pow(2).mean().backward()
+    grads = opt._align_grads(opt.param_groups[0])
+    assert [g.shape for g in grads] == [k.shape for k in opt._prev_update[0]]
+    # SGD on a fixed batch: the next gradient points back along the step taken, cosine near -1
+    assert float(W._cosine(grads, opt._prev_update[0], opt.device)) < -0.9

@@ -8,7 +8,9 @@ across ranks except the **loss**:
   so after ``backward()`` every rank holds the same gradients and computes the
   same gradient-norm feature. Step only after a synchronised backward (under
   gradient accumulation with ``model.no_sync()``, the last micro-batch).
-- update/weight ratio: the parameters stay identical (same gradients, same LR).
+- update/weight ratio and gradient alignment: the parameters stay identical
+  (same gradients, same LR), so the updates and their cosine with the next
+  (all-reduced) gradient agree too.
 - progress: every rank counts the same steps.
 - training loss: each rank sees its own batch, so local losses differ. Average
   them before stepping: ``opt.step(loss=sync_loss(loss))`` (or :func:`step`).
@@ -28,12 +30,12 @@ FSDP status
 -----------
 **Not supported.** Under FSDP (``FullyShardedDataParallel``, either
 ``use_orig_params`` setting) each rank's optimizer holds only its shard of the
-parameters and gradients, so the wrapper's gradient-norm and update-ratio
-features describe the local shard, differ between ranks, and the ranks compute
+parameters and gradients, so the wrapper's gradient-norm, update-ratio and
+gradient-alignment features describe the local shard, differ between ranks, and the ranks compute
 different learning rates; syncing the loss does not fix that. FSDP2
 (``fully_shard``, DTensor parameters) is untested. Supporting FSDP needs the
-wrapper to reduce the per-group squared gradient and update norms over the
-shard group before computing features (or to compute the multiplier on one
+wrapper to reduce the per-group squared gradient and update norms (and the
+gradient-update dot products) over the shard group before computing features (or to compute the multiplier on one
 rank and broadcast it before the base step). ``ZeroRedundancyOptimizer`` is
 untested. DDP (any backend), and DeepSpeed-free accelerate / HF Trainer
 multi-process data parallel (which use DDP), are supported.
