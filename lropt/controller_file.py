@@ -98,7 +98,8 @@ def _upgrade_features(payload: dict) -> dict:
     spec = payload.get("feature_spec")
     while isinstance(spec, dict) and spec.get("version") in FEATURE_MIGRATIONS:
         names, fn = FEATURE_MIGRATIONS[spec["version"]]
-        if spec.get("names") != names or "cell.weight_ih" not in payload.get("state_dict", {}):
+        weights = payload.get("state_dict")
+        if spec.get("names") != names or not isinstance(weights, dict) or "cell.weight_ih" not in weights:
             break
         payload = fn(payload)
         spec = payload["feature_spec"]
@@ -128,9 +129,8 @@ def load_controller(path: str | os.PathLike, *, map_location="cpu") -> LRControl
             raise _refuse(path, f"format version {version} is no longer supported and has no migration")
         payload = MIGRATIONS[version](payload)
         version += 1
-    spec, want = payload.get("feature_spec"), F.feature_spec()
     payload = _upgrade_features(payload)
-    spec = payload.get("feature_spec")
+    spec, want = payload.get("feature_spec"), F.feature_spec()
     if spec != want:
         raise _refuse(
             path,

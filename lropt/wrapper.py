@@ -69,16 +69,42 @@ def _align_stride(params: list[Tensor]) -> int:
 
 
 def _cosine(a: list[Tensor], b: list[Tensor], device) -> Tensor:
-    """Cosine between two lists of same-shaped tensors; 0 when they do not match or one is zero."""
+    """Cosine between two lists of same-shaped tensors, in float32; 0 when they do not match or one is zero."""
     if not a or len(a) != len(b) or any(x.shape != y.shape for x, y in zip(a, b)):
         return torch.zeros((), device=device)
-    # For unit x, y: x.y = (|x + y|^2 - |x - y|^2) / 4, in multi-tensor kernels instead of one dot per
-    # tensor. Normalising first keeps it exact in float32 when |a| and |b| differ by orders of magnitude.
-    a = torch._foreach_div(a, _group_norm(a, device).clamp(min=1e-30).to(a[0].device, a[0].dtype))
-    b = torch._foreach_div(b, _group_norm(b, device).clamp(min=1e-30).to(b[0].device, b[0].dtype))
-    plus = _group_norm(torch._foreach_add(a, b), device)
-    minus = _group_norm(torch._foreach_sub(a, b), device)
-    return torch.nan_to_num(torch.clamp((plus - minus) * (plus + minus) / 4, -1.0, 1.0))
+    a, b = [x.float() for x in a], [y.float() for y in b]
+    try:
+        # For unit x, y: x.y = (|x + y|^2 - |x - y|^2) / 4, in multi-tensor kernels instead of one dot per
+        # tensor. Normalising first keeps it exact when |a| and |b| differ by orders of magnitude.
+        a = torch._foreach_div(a, _group_norm(a, device).clamp(min=1e-30).to(a[0].device))
+        b = torch._foreach_div(b, _group_norm(b, device).clamp(min=1e-30).to(b[0].device))
+        plus = _group_norm(torch._foreach_add(a, b), device)
+        minus = _group_norm(torch._foreach_sub(a, b), device)
+        cos = (plus - minus) * (plus + minus) / 4
+    except RuntimeError:  # a group spread over several devices
+        dot = torch.stack([torch.dot(x.reshape(-1), y.reshape(-1)).to(device) for x, y in zip(a, b)]).sum()
+        cos = dot / (_group_norm(a, device) * _group_norm(b, device) + 1e-12)
+    return torch.nan_to_num(torch.clamp(cos, -1.0, 1.0))
+
+
+def _align_sample(t: Tensor, stride: int) -> Tensor:
+    """Every ``stride``-th element in logical order, whatever the memory layout, so a parameter's
+    update and its gradient are sampled alike (a view when ``t`` is contiguous)."""
+    return t.reshape(-1)[::stride]
+
+
+def _upgrade_weights(weights: dict) -> dict:
+    """Controller weights from a state dict saved before ``grad_align`` (one input fewer) get a zero
+    input column for it, as controller files do (:mod:`lropt.controller_file`)."""
+    w = weights.get("cell.weight_ih")
+    if w is None or w.shape[1] != F.num_features() - 1:
+        return weights
+    return dict(weights, **{"cell.weight_ih": torch.cat([w, w.new_zeros(w.shape[0], 1)], dim=1)})
+
+
+def _stepped_indices(group) -> tuple:
+    """Indices in ``group["params"]`` of the parameters that have a gradient."""
+    return tuple(j for j, p in enumerate(group["params"]) if p.grad is not None)
 
 
 def _group_norm(tensors: list[Tensor], device) -> Tensor:
@@ -227,7 +253,8 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         self._host_mults = [1.0] * n
         self._feat = F.init(n, device=self._device)
         self._update_ratio = torch.zeros(n, device=self._device)
-        self._prev_update: list[list[Tensor]] = [[] for _ in range(n)]
+        # per group: (indices in group["params"] of the stepped parameters, their update samples)
+        self._prev_update: list[tuple[tuple, list[Tensor]]] = [((), []) for _ in range(n)]
         self._ctrl_state = self.controller.init_state(n, device=self._device) if self.controller else None
 
     def add_param_group(self, param_group: dict) -> None:
@@ -237,7 +264,7 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         self._host_mults.append(1.0)
         self._feat = F.extend(self._feat, 1)
         self._update_ratio = torch.cat([self._update_ratio, torch.zeros(1, device=self._device)])
-        self._prev_update.append([])
+        self._prev_update.append(((), []))
         if self.controller is not None:
             self._ctrl_state = self.controller.extend_state(self._ctrl_state, 1)
 
@@ -387,14 +414,19 @@ class LROptimizerWrapper(torch.optim.Optimizer):
             self._warned_total = True
         return torch.full((), min(self._ticks / self.total_steps, 1.0), device=self._device)
 
-    def _align_grads(self, group) -> list[Tensor]:
-        """The gradient sample matching the kept update sample (see :func:`_align_stride`)."""
+    def _align_grads(self, group, prev: tuple[tuple, list[Tensor]]) -> list[Tensor]:
+        """This step's gradient sample to compare with ``prev``; empty (the feature reads 0) when a
+        different set of parameters was stepped, so no gradient is compared with another's update."""
+        indices, _ = prev
+        if indices != _stepped_indices(group):
+            return []
         params = self._stepped(group)
-        return _sampled([p.grad for p in params], _align_stride(params))
+        stride = _align_stride(params)
+        return [_align_sample(p.grad, stride) for p in params]
 
     def _control(self, loss_t: Tensor | None) -> None:
         grad_norm = torch.stack([_group_norm(self._grads(g), self._device) for g in self.param_groups])
-        align = torch.stack([_cosine(self._align_grads(g), prev, self._device)
+        align = torch.stack([_cosine(self._align_grads(g, prev), prev[1], self._device)
                              for g, prev in zip(self.param_groups, self._prev_update)])
         feats, self._feat, ok = F.update(
             self._feat,
@@ -449,21 +481,25 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         for i, (views, before) in enumerate(snapshot):
             if not views:
                 ratios.append(torch.zeros((), device=self._device))
-                self._prev_update[i] = []
+                self._prev_update[i] = ((), [])
                 continue
             diffs = torch._foreach_sub(views, before)
             ratios.append(_group_norm(diffs, self._device) / (_group_norm(views, self._device) + 1e-12))
-            self._prev_update[i] = self._keep_update_sample(self.param_groups[i], diffs)
+            group = self.param_groups[i]
+            self._prev_update[i] = (_stepped_indices(group), self._keep_update_sample(group, diffs))
         self._update_ratio = torch.nan_to_num(torch.stack(ratios), nan=0.0, posinf=1e6)
 
     def _keep_update_sample(self, group, diffs: list[Tensor]) -> list[Tensor]:
-        """``diffs`` (sampled at the snapshot stride) resampled at :func:`_align_stride`."""
+        """``diffs`` (read at the snapshot stride) as :func:`_align_sample` samples at :func:`_align_stride`."""
         params = self._stepped(group)
-        snap, keep = _stride(params), _align_stride(params)
-        if snap == keep:
-            return diffs
-        # On accelerators the snapshot reads whole tensors (stride 1): thin them for keeping.
-        return [d.reshape(-1)[::keep].clone() if p.is_contiguous() else d for d, p in zip(diffs, params)]
+        keep = _align_stride(params)
+        out = []
+        for d, p in zip(diffs, params):
+            if d.numel() == p.numel():   # read whole (stride 1, or a non-contiguous parameter): thin it
+                d = _align_sample(d.reshape(p.shape), keep)
+                d = d.clone() if keep > 1 else d
+            out.append(d)   # else already every keep-th element of a contiguous parameter
+        return out
 
     # ----------------------------------------------------------------- logging
     def scalars(self, *, features: bool = True) -> dict[str, float]:
@@ -501,7 +537,7 @@ class LROptimizerWrapper(torch.optim.Optimizer):
             "num_groups": len(self.param_groups),
             "features": {k: v.clone() for k, v in self._feat.items()},
             "update_ratio": self._update_ratio.clone(),
-            "prev_update": [[t.clone() for t in ts] for ts in self._prev_update],
+            "prev_update": [(list(idx), [t.clone() for t in ts]) for idx, ts in self._prev_update],
             "pending_loss": self._pending_loss,
             "controller_state": None if self._ctrl_state is None else {k: v.clone() for k, v in self._ctrl_state.items()},
             "controller": None if self.controller is None else {
@@ -514,26 +550,38 @@ class LROptimizerWrapper(torch.optim.Optimizer):
     def load_state_dict(self, state_dict: dict) -> None:
         state_dict = dict(state_dict)
         ours = state_dict.pop("lropt", None)
-        self.optimizer.load_state_dict(state_dict)
         if ours is None:  # a plain optimizer state dict: keep fresh lropt state
+            self.optimizer.load_state_dict(state_dict)
             self._init_group_state(len(self.param_groups))
             return
+        # Check everything before changing anything, so a refused state dict leaves the wrapper as it was.
         if ours["num_groups"] != len(self.param_groups):
             raise ValueError(
                 f"state dict has {ours['num_groups']} parameter groups, optimizer has {len(self.param_groups)}"
             )
         if (ours["controller"] is None) != (self.controller is None):
             raise ValueError("state dict and wrapper disagree on whether a controller is used")
+        weights = None if ours["controller"] is None else _upgrade_weights(ours["controller"]["weights"])
+        if weights is not None:
+            mine = self.controller.state_dict()
+            bad = sorted(k for k in mine if k not in weights or weights[k].shape != mine[k].shape)
+            if bad:
+                raise ValueError(f"state dict's controller weights do not fit this wrapper's controller: {bad}")
+        self.optimizer.load_state_dict(state_dict)
         dev = self._device
         self._ticks = ours["ticks"]
         self._skipped = ours.get("skipped", 0)
         self._feat = F.init(len(self.param_groups), device=dev)  # keys a state dict of an older lropt lacks
         self._feat.update({k: v.to(dev) for k, v in ours["features"].items()})
         self._update_ratio = ours["update_ratio"].to(dev)
-        self._prev_update = [[t.to(dev) for t in ts] for ts in ours.get("prev_update", [[]] * len(self.param_groups))]
+        saved = ours.get("prev_update") or [((), [])] * len(self.param_groups)
+        self._prev_update = [
+            (tuple(idx), [t.to(g["params"][j].device) for t, j in zip(ts, idx)])
+            for (idx, ts), g in zip(saved, self.param_groups)
+        ]
         pending = ours.get("pending_loss")
         self._pending_loss = None if pending is None else pending.to(dev)
         if self.controller is not None:
-            self.controller.load_state_dict(ours["controller"]["weights"])
+            self.controller.load_state_dict(weights)
             self._ctrl_state = {k: v.to(dev) for k, v in ours["controller_state"].items()}
             self._host_mults = self.multipliers().tolist()

@@ -84,9 +84,10 @@ def test_large_groups_keep_a_sample_whose_cosine_is_right():
     (big(x) - y).pow(2).mean().backward()
     grad = _flat([p.grad for p in big.parameters()])
     exact = float(torch.dot(grad, update) / (grad.norm() * update.norm()))
-    kept = opt._prev_update[0]
+    prev = opt._prev_update[0]
+    kept = prev[1]
     assert sum(t.numel() for t in kept) <= 2 * W.SAMPLE_BUDGET
-    sampled = float(W._cosine(opt._align_grads(opt.param_groups[0]), kept, opt.device))
+    sampled = float(W._cosine(opt._align_grads(opt.param_groups[0], prev), kept, opt.device))
     assert abs(exact) > 0.05 and sampled == pytest.approx(exact, abs=0.02)
 
 
@@ -101,12 +102,19 @@ def test_the_update_sample_survives_a_state_dict_round_trip_and_old_state_dicts_
     sd = opt.state_dict()
     fresh = LROptimizerWrapper(torch.optim.Adam(model.parameters(), lr=1e-2), controller=LRController())
     fresh.load_state_dict(sd)
-    for a, b in zip(opt._prev_update[0], fresh._prev_update[0]):
+    assert opt._prev_update[0][0] == fresh._prev_update[0][0] == (0, 1, 2, 3)
+    for a, b in zip(opt._prev_update[0][1], fresh._prev_update[0][1]):
         assert torch.equal(a, b)
+    # written by an lropt before grad_align: no update sample, no align state, 9-input controller weights
     old = dict(sd, lropt={k: v for k, v in sd["lropt"].items() if k != "prev_update"})
     old["lropt"]["features"] = {k: v for k, v in sd["lropt"]["features"].items() if k != "align_fast"}
-    fresh.load_state_dict(old)    # written by an lropt before grad_align
-    assert fresh._prev_update == [[]] and fresh._feat["align_fast"].eq(0).all()
+    weights = dict(sd["lropt"]["controller"]["weights"])
+    weights["cell.weight_ih"] = weights["cell.weight_ih"][:, :9].clone()
+    old["lropt"]["controller"] = dict(sd["lropt"]["controller"], weights=weights)
+    fresh.load_state_dict(old)
+    assert fresh._prev_update == [((), [])] and fresh._feat["align_fast"].eq(0).all()
+    assert fresh.controller.cell.weight_ih[:, 9].eq(0).all()
+    torch.testing.assert_close(fresh.controller.cell.weight_ih[:, :9], weights["cell.weight_ih"])
     opt.zero_grad()
     loss_at(model, 3).backward()
     fresh.step(loss=torch.tensor(1.0))
@@ -126,11 +134,38 @@ def test_on_accelerators_the_whole_tensor_snapshot_is_thinned_to_the_same_sample
     opt.step(loss=torch.tensor(1.0))
     stride = W._align_stride(list(big.parameters()))
     assert stride > 1
-    for kept, p, b in zip(opt._prev_update[0], big.parameters(), before):
+    prev = opt._prev_update[0]
+    for kept, p, b in zip(prev[1], big.parameters(), before):
         torch.testing.assert_close(kept, (p.detach() - b).reshape(-1)[::stride])
     opt.zero_grad()
     big(x).pow(2).mean().backward()
-    grads = opt._align_grads(opt.param_groups[0])
-    assert [g.shape for g in grads] == [k.shape for k in opt._prev_update[0]]
+    grads = opt._align_grads(opt.param_groups[0], prev)
+    assert [g.shape for g in grads] == [k.shape for k in prev[1]]
     # SGD on a fixed batch: the next gradient points back along the step taken, cosine near -1
-    assert float(W._cosine(grads, opt._prev_update[0], opt.device)) < -0.9
+    assert float(W._cosine(grads, prev[1], opt.device)) < -0.9
+
+
+def test_a_different_set_of_stepped_parameters_reads_unknown_not_another_parameters_update():
+    """Two same-shaped parameters stepped in turn: the gradient of one is never compared with the
+    update of the other (the cosine would be meaningless); the feature input is 0 instead."""
+    a, b = torch.nn.Parameter(torch.ones(4)), torch.nn.Parameter(-torch.ones(4))
+    opt = LROptimizerWrapper(torch.optim.SGD([a, b], lr=0.1), controller=LRController())
+    for step in range(4):
+        opt.zero_grad(set_to_none=True)
+        p = a if step % 2 == 0 else b
+        loss = p.pow(2).sum()
+        loss.backward()
+        prev = opt._prev_update[0]
+        if step:
+            assert opt._align_grads(opt.param_groups[0], prev) == []   # other parameter stepped last time
+        opt.step(loss=loss)
+    assert opt._feat["align_fast"].eq(0).all()
+
+
+def test_bf16_cosines_are_computed_in_float32():
+    torch.manual_seed(0)
+    x = torch.randn(60_000)
+    y = 0.01 * x + torch.randn(60_000)      # cosine about 0.01
+    exact = float(torch.dot(x, y) / (x.norm() * y.norm()))
+    got = float(W._cosine([x.bfloat16()], [y.bfloat16()], torch.device("cpu")))
+    assert got == pytest.approx(exact, abs=1e-3)
