@@ -26,10 +26,12 @@ scale-free: the cosine between this step's gradient and the previous update.
 The derivative of this step's loss with respect to the previous step's LR is
 ``g_t . u_{t-1} / lr``, so a positive cosine says the last step overshot (a
 smaller LR would have done better) and a negative one that it fell short.
-Measured with Adam on the held-out tasks, its EMA sits near -0.5 at a tenth of
-the default LR, near 0 at the default and at or above 0 at ten times it, from
-the first few percent of a run on: the input that tells "LR too high" from
-"LR fine" before the loss shows it.
+Measured with AdamW on digits-mlp, digits-cnn and titanic, its EMA reads about
+-0.35 at the default LR but about 0 at ten times it within the first 5% of a
+run, and by a quarter of the run about -0.5 at a tenth of the default against
+-0.1 to -0.2 at the default: an input that tells "LR too high" from "LR fine"
+before the loss shows it. (On a sparse bag-of-words task it stays near 0 at
+every LR.)
 """
 from __future__ import annotations
 
