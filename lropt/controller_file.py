@@ -75,13 +75,18 @@ def _refuse(path, reason: str) -> ValueError:
     return ValueError(f"cannot load controller file {str(path)!r}: {reason}")
 
 
+def with_grad_align_input(weights: dict) -> dict:
+    """Controller weights with a zero input column appended for ``grad_align`` (feature spec 1 -> 2):
+    the controller computes exactly what it computed before and ignores the new input."""
+    w = weights["cell.weight_ih"]
+    return dict(weights, **{"cell.weight_ih": torch.cat([w, w.new_zeros(w.shape[0], 1)], dim=1)})
+
+
 def _v1_to_v2(payload: dict) -> dict:
-    """Feature spec 1 -> 2 (``grad_align`` appended): a zero input column for the new feature,
-    so the upgraded controller computes exactly what it computed before and ignores the new input."""
-    payload = dict(payload, config=dict(payload["config"]), state_dict=dict(payload["state_dict"]))
-    w = payload["state_dict"]["cell.weight_ih"]
-    payload["state_dict"]["cell.weight_ih"] = torch.cat([w, w.new_zeros(w.shape[0], 1)], dim=1)
-    payload["config"]["num_features"] = w.shape[1] + 1
+    """Feature spec 1 -> 2 for a controller file (see :func:`with_grad_align_input`)."""
+    payload = dict(payload, config=dict(payload["config"]),
+                   state_dict=with_grad_align_input(payload["state_dict"]))
+    payload["config"]["num_features"] = payload["state_dict"]["cell.weight_ih"].shape[1]
     names = list(payload["feature_spec"]["names"]) + ["grad_align"]
     payload["feature_spec"] = {"version": 2, "names": names}
     return payload

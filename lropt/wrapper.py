@@ -26,7 +26,7 @@ from torch import Tensor
 
 from . import features as F
 from .controller import LRController
-from .controller_file import resolve_controller
+from .controller_file import resolve_controller, with_grad_align_input
 from .lr_facade import ControllerScheduler
 
 
@@ -51,7 +51,7 @@ def _stride(params: list[Tensor]) -> int:
     fast path and reading them is cheap; else a stride that reads about SAMPLE_BUDGET elements."""
     if not params or params[0].device.type != "cpu":
         return 1
-    return max(1, math.ceil(sum(p.numel() for p in params) / SAMPLE_BUDGET))
+    return _align_stride(params)
 
 
 def _sampled(tensors: list[Tensor], stride: int) -> list[Tensor]:
@@ -94,12 +94,10 @@ def _align_sample(t: Tensor, stride: int) -> Tensor:
 
 
 def _upgrade_weights(weights: dict) -> dict:
-    """Controller weights from a state dict saved before ``grad_align`` (one input fewer) get a zero
-    input column for it, as controller files do (:mod:`lropt.controller_file`)."""
+    """Controller weights from a state dict saved before ``grad_align`` (one input fewer) upgraded
+    as controller files are; other weights unchanged."""
     w = weights.get("cell.weight_ih")
-    if w is None or w.shape[1] != F.num_features() - 1:
-        return weights
-    return dict(weights, **{"cell.weight_ih": torch.cat([w, w.new_zeros(w.shape[0], 1)], dim=1)})
+    return weights if w is None or w.shape[1] != F.num_features() - 1 else with_grad_align_input(weights)
 
 
 def _stepped_indices(group) -> tuple:
@@ -420,7 +418,7 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         indices, _ = prev
         if indices != _stepped_indices(group):
             return []
-        params = self._stepped(group)
+        params = [group["params"][j] for j in indices]
         stride = _align_stride(params)
         return [_align_sample(p.grad, stride) for p in params]
 

@@ -31,12 +31,13 @@ FSDP status
 **Not supported.** Under FSDP (``FullyShardedDataParallel``, either
 ``use_orig_params`` setting) each rank's optimizer holds only its shard of the
 parameters and gradients, so the wrapper's gradient-norm, update-ratio and
-gradient-alignment features describe the local shard, differ between ranks, and the ranks compute
-different learning rates; syncing the loss does not fix that. FSDP2
-(``fully_shard``, DTensor parameters) is untested. Supporting FSDP needs the
-wrapper to reduce the per-group squared gradient and update norms (and the
-gradient-update dot products) over the shard group before computing features (or to compute the multiplier on one
-rank and broadcast it before the base step). ``ZeroRedundancyOptimizer`` is
+gradient-alignment features describe the local shard, differ between ranks,
+and the ranks compute different learning rates; syncing the loss does not fix
+that. FSDP2 (``fully_shard``, DTensor parameters) is untested. Supporting FSDP
+needs the wrapper to reduce the per-group squared gradient and update norms
+(and the gradient-update dot products) over the shard group before computing
+features (or to compute the multiplier on one rank and broadcast it before the
+base step). ``ZeroRedundancyOptimizer`` is
 untested. DDP (any backend), and DeepSpeed-free accelerate / HF Trainer
 multi-process data parallel (which use DDP), are supported.
 """

@@ -263,8 +263,8 @@ class MetaTrainer:
             if g is None or self.pending[i]:
                 continue
             tensors = {"params": g.params, "buffers": g.buffers, "opt_state": g.opt_state, "feat": g.feat,
-                       "ctrl": g.ctrl, "base_lr": g.base_lr, "update_ratio": g.update_ratio, "prev_update": g.prev_update,
-                       "log_loss0": g.log_loss0, "alive": g.alive, "extra": g.extra}
+                       "ctrl": g.ctrl, "base_lr": g.base_lr, "update_ratio": g.update_ratio,
+                       "prev_update": g.prev_update, "log_loss0": g.log_loss0, "alive": g.alive, "extra": g.extra}
             out[i] = {"spec": asdict(spec), "tensors": map_tensors(lambda t: t.detach().cpu(), tensors),
                       "step": g.step}
         return out

@@ -58,13 +58,13 @@ def make_loss_fn(template: nn.Module, task: Task) -> Callable:
     return loss_fn
 
 
-def _cosines(a: dict[str, Tensor], b: dict[str, Tensor] | None) -> Tensor:
-    """Per-run cosine between two stacked parameter dicts: ``[B]`` (0 when ``b`` is None or zero)."""
-    first = next(iter(a.values()))
+def _cosines(a: dict[str, Tensor], a_norm: Tensor, b: dict[str, Tensor] | None) -> Tensor:
+    """Per-run cosine between two stacked parameter dicts, ``a``'s norms given: ``[B]`` (0 when
+    ``b`` is None or zero)."""
     if b is None:
-        return torch.zeros(first.shape[0], device=first.device)
+        return torch.zeros_like(a_norm)
     dot = sum((a[k].detach() * b[k]).flatten(1).sum(1) for k in a)
-    return torch.clamp(dot / (_norms(a) * _norms(b) + 1e-12), -1.0, 1.0)
+    return torch.clamp(dot / (a_norm * _norms(b) + 1e-12), -1.0, 1.0)
 
 
 def _norms(tensors: dict[str, Tensor]) -> Tensor:
@@ -214,9 +214,11 @@ def inner_step(group: RunGroup, controller_fn: Callable, *, second_order: bool =
     progress = None
     if group.show_progress:
         progress = torch.full((group.size,), min(group.step / group.horizon, 1.0), device=group.device)
+    grad_norm = _norms(grads)
     feats, group.feat, ok = F.update(
-        group.feat, loss=loss_d, grad_norm=_norms(grads), update_ratio=group.update_ratio,
-        log_mult=group.ctrl["log_mult"], grad_align=_cosines(grads, group.prev_update), progress=progress,
+        group.feat, loss=loss_d, grad_norm=grad_norm, update_ratio=group.update_ratio,
+        log_mult=group.ctrl["log_mult"], grad_align=_cosines(grads, grad_norm, group.prev_update),
+        progress=progress,
     )
     group.ctrl = controller_fn(feats, group.ctrl, ok)
 
