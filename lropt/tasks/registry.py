@@ -39,6 +39,7 @@ _SYNTHETIC_NAMED = (
     "conv-blobs-rgb",
     "char-lm-small",
     "char-lm-mlp",
+    "bow-small",
 )
 
 ENTRIES: dict[str, Entry] = {
@@ -75,7 +76,9 @@ ENTRIES: dict[str, Entry] = {
     ),
 }
 
-FAMILY_NAMES = ("teacher_mlp", "quadratic", "linear_regression", "logistic_regression", "conv", "char_lm")
+FAMILY_NAMES = (
+    "teacher_mlp", "quadratic", "linear_regression", "logistic_regression", "conv", "char_lm", "bag_of_words"
+)
 MIXTURE_NAME = "synthetic"
 
 

@@ -84,7 +84,8 @@ def test_different_seeds_give_different_tasks(name, train_steps):
 @pytest.mark.parametrize("name", FAMILY_NAMES)
 def test_sample_group_shares_arch_key_and_vmaps(name):
     """Tasks of one arch key stack: vmapped loss and gradients equal the per-task ones."""
-    tasks = get_family(name).sample_group(3, 3)
+    deterministic = {"dropout": 0.0} if name == "bag_of_words" else {}   # dropout draws differ per call
+    tasks = get_family(name, **deterministic).sample_group(3, 3)
     assert len({t.arch_key for t in tasks}) == 1
     assert len({t.data_seed for t in tasks}) == 3
     models = [t.init_model(i) for i, t in enumerate(tasks)]
@@ -188,3 +189,47 @@ def test_bad_family_params_name_the_parameter(name, params, word):
         or "parameters are" in str(info.value)
         or "allowed" in str(info.value)
     )
+
+
+def test_bag_of_words_documents_are_zipf_padded_and_labelled_by_their_words():
+    task = get_task("bow-small")
+    ids, labels = task.val_batches()[0]
+    assert ids.shape == (1024, task.doc_len) and ids.dtype == torch.long
+    assert int(ids.min()) >= 0 and int(ids.max()) < task.vocab
+    lengths = (ids != 0).sum(1)
+    assert int(lengths.min()) >= task.doc_len // 4
+    assert torch.equal(ids != 0, torch.arange(task.doc_len) < lengths[:, None])   # padding only at the end
+    counts = torch.bincount(ids[ids != 0], minlength=task.vocab).sort(descending=True).values
+    assert counts[0] > 20 * counts[task.vocab // 2]                                 # a few words dominate
+    assert 0.3 < labels.float().mean() < 0.7
+    # the label follows the informative words: a document's mean word score predicts it
+    probs, scores, mean, std = task._problem()
+    score = ((scores[ids] * (ids != 0)[..., None]).sum(1) / lengths[:, None] - mean) / std
+    assert (score.argmax(-1) == labels).float().mean() > 0.8
+
+
+def test_bag_of_words_memorises_and_overfits_at_a_high_lr():
+    """What the family is for: at 3e-2 the training loss collapses while the validation loss
+    climbs well above its best; at 3e-3 it stays near its best."""
+    task = get_task("bow-small")
+
+    def run(lr):
+        torch.manual_seed(0)
+        model = task.init_model(0)
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        train, val = [], []
+        for step in range(300):
+            x, y = task.train_batch(step)
+            loss = task.loss(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            train.append(loss.item())
+            if step % 30 == 29:
+                val.append(task.evaluate(model)["val_loss"])
+        return np.mean(train[-30:]), val
+
+    train_hi, val_hi = run(3e-2)
+    train_base, val_base = run(3e-3)
+    assert train_hi < 0.5 * train_base and val_hi[-1] > 1.3 * min(val_hi)
+    assert val_base[-1] < 1.05 * min(val_base) < 0.5

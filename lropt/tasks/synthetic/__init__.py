@@ -7,6 +7,7 @@ ranges; :data:`NAMED` holds fixed configurations served by ``get_task``.
 from __future__ import annotations
 
 from ..seeding import as_rng
+from .bag_of_words import BagOfWordsFamily
 from .char_lm import CharLMFamily
 from .conv import ConvFamily
 from .quadratic import QuadraticFamily
@@ -22,6 +23,7 @@ FAMILIES = {
         LogisticRegressionFamily,
         ConvFamily,
         CharLMFamily,
+        BagOfWordsFamily,
     )
 }
 
@@ -129,6 +131,25 @@ NAMED = {
             steps=300,
         ),
         "context-4 MLP language model on an order-2 Markov stream",
+    ),
+    "bow-small": (
+        "bag_of_words",
+        dict(
+            vocab=1000,
+            doc_len=64,
+            n_classes=2,
+            embed=32,
+            hidden=32,
+            dropout=0.0,
+            zipf=1.1,
+            informative=0.5,
+            margin=16.0,
+            label_noise=0.05,
+            batch_size=32,
+            train_rows=2000,
+            steps=300,
+        ),
+        "bag-of-embeddings MLP on 2000 synthetic Zipf documents, 1000 words (sparse, overfits)",
     ),
 }
 
