@@ -68,29 +68,34 @@ def _align_stride(params: list[Tensor]) -> int:
     return max(1, math.ceil(sum(p.numel() for p in params) / SAMPLE_BUDGET)) if params else 1
 
 
-def _cosine(a: list[Tensor], b: list[Tensor], device) -> Tensor:
-    """Cosine between two lists of same-shaped tensors, in float32; 0 when they do not match or one is zero."""
-    if not a or len(a) != len(b) or any(x.shape != y.shape for x, y in zip(a, b)):
+def _cosine(a: Tensor | None, b: Tensor | None, device) -> Tensor:
+    """Cosine between two flat samples (see :func:`_flat_sample`), on ``device``; 0 when they do
+    not match or one is zero. Each is normalised first, so it is exact when |a| and |b| differ by
+    orders of magnitude."""
+    if a is None or b is None or a.shape != b.shape or a.numel() == 0:
         return torch.zeros((), device=device)
-    a, b = [x.float() for x in a], [y.float() for y in b]
-    try:
-        # For unit x, y: x.y = (|x + y|^2 - |x - y|^2) / 4, in multi-tensor kernels instead of one dot per
-        # tensor. Normalising first keeps it exact when |a| and |b| differ by orders of magnitude.
-        a = torch._foreach_div(a, _group_norm(a, device).clamp(min=1e-30).to(a[0].device))
-        b = torch._foreach_div(b, _group_norm(b, device).clamp(min=1e-30).to(b[0].device))
-        plus = _group_norm(torch._foreach_add(a, b), device)
-        minus = _group_norm(torch._foreach_sub(a, b), device)
-        cos = (plus - minus) * (plus + minus) / 4
-    except RuntimeError:  # a group spread over several devices
-        dot = torch.stack([torch.dot(x.reshape(-1), y.reshape(-1)).to(device) for x, y in zip(a, b)]).sum()
-        cos = dot / (_group_norm(a, device) * _group_norm(b, device) + 1e-12)
-    return torch.nan_to_num(torch.clamp(cos, -1.0, 1.0))
+    a, b = a.float(), b.float().to(a.device)
+    cos = torch.dot(a / a.norm().clamp(min=1e-30), b / b.norm().clamp(min=1e-30))
+    return torch.nan_to_num(torch.clamp(cos, -1.0, 1.0)).to(device)
 
 
-def _align_sample(t: Tensor, stride: int) -> Tensor:
-    """Every ``stride``-th element in logical order, whatever the memory layout, so a parameter's
-    update and its gradient are sampled alike (a view when ``t`` is contiguous)."""
+def _every(t: Tensor, stride: int) -> Tensor:
+    """Every ``stride``-th element of ``t`` in logical order (one view when ``t`` is contiguous)."""
+    if t.is_contiguous():
+        return t.as_strided((-(-t.numel() // stride),), (stride,))
     return t.reshape(-1)[::stride]
+
+
+def _flat_sample(tensors: list[Tensor], stride: int, device) -> Tensor:
+    """Every ``stride``-th element of each tensor in logical order, whatever its memory layout (so
+    a parameter's update and its gradient are sampled alike), in one float32 buffer: one copy
+    kernel, and the cosine is then a single dot, instead of a few kernels per parameter."""
+    parts = [_every(t, stride) for t in tensors]
+    try:
+        flat = torch.cat(parts)
+    except RuntimeError:  # a group spread over several devices
+        flat = torch.cat([x.to(device) for x in parts])
+    return flat.float()
 
 
 def _upgrade_weights(weights: dict) -> dict:
@@ -98,6 +103,14 @@ def _upgrade_weights(weights: dict) -> dict:
     as controller files are; other weights unchanged."""
     w = weights.get("cell.weight_ih")
     return weights if w is None or w.shape[1] != F.num_features() - 1 else with_grad_align_input(weights)
+
+
+def _kept_sample(kept, device) -> Tensor | None:
+    """A saved update sample on ``device``: a flat tensor, or (state dicts of lropt before
+    :func:`_flat_sample`) a list of per-parameter samples, which concatenate to the same thing."""
+    if isinstance(kept, (list, tuple)):
+        kept = torch.cat([t.reshape(-1).float().to(device) for t in kept]) if kept else None
+    return None if kept is None else kept.to(device)
 
 
 def _stepped_indices(group) -> tuple:
@@ -252,7 +265,7 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         self._feat = F.init(n, device=self._device)
         self._update_ratio = torch.zeros(n, device=self._device)
         # per group: (indices in group["params"] of the stepped parameters, their update samples)
-        self._prev_update: list[tuple[tuple, list[Tensor]]] = [((), []) for _ in range(n)]
+        self._prev_update: list[tuple[tuple, Tensor | None]] = [((), None) for _ in range(n)]
         self._ctrl_state = self.controller.init_state(n, device=self._device) if self.controller else None
 
     def add_param_group(self, param_group: dict) -> None:
@@ -262,7 +275,7 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         self._host_mults.append(1.0)
         self._feat = F.extend(self._feat, 1)
         self._update_ratio = torch.cat([self._update_ratio, torch.zeros(1, device=self._device)])
-        self._prev_update.append(((), []))
+        self._prev_update.append(((), None))
         if self.controller is not None:
             self._ctrl_state = self.controller.extend_state(self._ctrl_state, 1)
 
@@ -389,7 +402,7 @@ class LROptimizerWrapper(torch.optim.Optimizer):
     def _tracked(self, group) -> list[Tensor]:
         """Views of the stepped parameters, sampled like the gradients."""
         params = self._stepped(group)
-        return _sampled([p.detach() for p in params], _stride(params))
+        return _sampled(params, _stride(params))   # read under no_grad: no detach needed
 
     def _all_finite(self, loss_t: Tensor | None) -> bool:
         """Whether the loss and every gradient element are finite (full read, one host sync)."""
@@ -412,15 +425,14 @@ class LROptimizerWrapper(torch.optim.Optimizer):
             self._warned_total = True
         return torch.full((), min(self._ticks / self.total_steps, 1.0), device=self._device)
 
-    def _align_grads(self, group, prev: tuple[tuple, list[Tensor]]) -> list[Tensor]:
-        """This step's gradient sample to compare with ``prev``; empty (the feature reads 0) when a
+    def _align_grads(self, group, prev: tuple[tuple, Tensor | None]) -> Tensor | None:
+        """This step's gradient sample to compare with ``prev``; None (the feature reads 0) when a
         different set of parameters was stepped, so no gradient is compared with another's update."""
-        indices, _ = prev
-        if indices != _stepped_indices(group):
-            return []
+        indices, kept = prev
+        if kept is None or indices != _stepped_indices(group):
+            return None
         params = [group["params"][j] for j in indices]
-        stride = _align_stride(params)
-        return [_align_sample(p.grad, stride) for p in params]
+        return _flat_sample([p.grad for p in params], _align_stride(params), self._device)
 
     def _control(self, loss_t: Tensor | None) -> None:
         grad_norm = torch.stack([_group_norm(self._grads(g), self._device) for g in self.param_groups])
@@ -479,7 +491,7 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         for i, (views, before) in enumerate(snapshot):
             if not views:
                 ratios.append(torch.zeros((), device=self._device))
-                self._prev_update[i] = ((), [])
+                self._prev_update[i] = ((), None)
                 continue
             diffs = torch._foreach_sub(views, before)
             ratios.append(_group_norm(diffs, self._device) / (_group_norm(views, self._device) + 1e-12))
@@ -487,17 +499,17 @@ class LROptimizerWrapper(torch.optim.Optimizer):
             self._prev_update[i] = (_stepped_indices(group), self._keep_update_sample(group, diffs))
         self._update_ratio = torch.nan_to_num(torch.stack(ratios), nan=0.0, posinf=1e6)
 
-    def _keep_update_sample(self, group, diffs: list[Tensor]) -> list[Tensor]:
-        """``diffs`` (read at the snapshot stride) as :func:`_align_sample` samples at :func:`_align_stride`."""
+    def _keep_update_sample(self, group, diffs: list[Tensor]) -> Tensor:
+        """``diffs`` (read at the snapshot stride) sampled as :func:`_flat_sample` samples the gradients."""
         params = self._stepped(group)
         keep = _align_stride(params)
-        out = []
-        for d, p in zip(diffs, params):
-            if d.numel() == p.numel():   # read whole (stride 1, or a non-contiguous parameter): thin it
-                d = _align_sample(d.reshape(p.shape), keep)
-                d = d.clone() if keep > 1 else d
-            out.append(d)   # else already every keep-th element of a contiguous parameter
-        return out
+        # A diff read whole (stride 1, or a non-contiguous parameter) is thinned to every keep-th
+        # element in logical order; any other already is every keep-th element of a contiguous one.
+        whole = [d.numel() == p.numel() for d, p in zip(diffs, params)]
+        if all(whole):   # diffs of whole parameters have the parameters' shapes
+            return _flat_sample(diffs, keep, self._device)
+        return torch.cat([_flat_sample([d.reshape(p.shape) if w else d], keep if w else 1, self._device)
+                          for d, p, w in zip(diffs, params, whole)])
 
     # ----------------------------------------------------------------- logging
     def scalars(self, *, features: bool = True) -> dict[str, float]:
@@ -535,7 +547,7 @@ class LROptimizerWrapper(torch.optim.Optimizer):
             "num_groups": len(self.param_groups),
             "features": {k: v.clone() for k, v in self._feat.items()},
             "update_ratio": self._update_ratio.clone(),
-            "prev_update": [(list(idx), [t.clone() for t in ts]) for idx, ts in self._prev_update],
+            "prev_update": [(list(idx), None if t is None else t.clone()) for idx, t in self._prev_update],
             "pending_loss": self._pending_loss,
             "controller_state": None if self._ctrl_state is None else {k: v.clone() for k, v in self._ctrl_state.items()},
             "controller": None if self.controller is None else {
@@ -572,11 +584,8 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         self._feat = F.init(len(self.param_groups), device=dev)  # keys a state dict of an older lropt lacks
         self._feat.update({k: v.to(dev) for k, v in ours["features"].items()})
         self._update_ratio = ours["update_ratio"].to(dev)
-        saved = ours.get("prev_update") or [((), [])] * len(self.param_groups)
-        self._prev_update = [
-            (tuple(idx), [t.to(g["params"][j].device) for t, j in zip(ts, idx)])
-            for (idx, ts), g in zip(saved, self.param_groups)
-        ]
+        saved = ours.get("prev_update") or [((), None)] * len(self.param_groups)
+        self._prev_update = [(tuple(idx), _kept_sample(kept, dev)) for idx, kept in saved]
         pending = ours.get("pending_loss")
         self._pending_loss = None if pending is None else pending.to(dev)
         if self.controller is not None:

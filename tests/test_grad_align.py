@@ -86,7 +86,7 @@ def test_large_groups_keep_a_sample_whose_cosine_is_right():
     exact = float(torch.dot(grad, update) / (grad.norm() * update.norm()))
     prev = opt._prev_update[0]
     kept = prev[1]
-    assert sum(t.numel() for t in kept) <= 2 * W.SAMPLE_BUDGET
+    assert kept.numel() <= 2 * W.SAMPLE_BUDGET
     sampled = float(W._cosine(opt._align_grads(opt.param_groups[0], prev), kept, opt.device))
     assert abs(exact) > 0.05 and sampled == pytest.approx(exact, abs=0.02)
 
@@ -103,8 +103,13 @@ def test_the_update_sample_survives_a_state_dict_round_trip_and_old_state_dicts_
     fresh = LROptimizerWrapper(torch.optim.Adam(model.parameters(), lr=1e-2), controller=LRController())
     fresh.load_state_dict(sd)
     assert opt._prev_update[0][0] == fresh._prev_update[0][0] == (0, 1, 2, 3)
-    for a, b in zip(opt._prev_update[0][1], fresh._prev_update[0][1]):
-        assert torch.equal(a, b)
+    assert torch.equal(opt._prev_update[0][1], fresh._prev_update[0][1])
+    # written by lropt 0.1.0 with grad_align: one kept sample per parameter, concatenated on load
+    kept = opt._prev_update[0][1]
+    sizes = [p.numel() for p in model.parameters()]
+    listed = dict(sd, lropt=dict(sd["lropt"], prev_update=[((0, 1, 2, 3), list(kept.split(sizes)))]))
+    fresh.load_state_dict(listed)
+    assert torch.equal(fresh._prev_update[0][1], kept)
     # written by an lropt before grad_align: no update sample, no align state, 9-input controller weights
     old = dict(sd, lropt={k: v for k, v in sd["lropt"].items() if k != "prev_update"})
     old["lropt"]["features"] = {k: v for k, v in sd["lropt"]["features"].items() if k != "align_fast"}
@@ -112,7 +117,7 @@ def test_the_update_sample_survives_a_state_dict_round_trip_and_old_state_dicts_
     weights["cell.weight_ih"] = weights["cell.weight_ih"][:, :9].clone()
     old["lropt"]["controller"] = dict(sd["lropt"]["controller"], weights=weights)
     fresh.load_state_dict(old)
-    assert fresh._prev_update == [((), [])] and fresh._feat["align_fast"].eq(0).all()
+    assert fresh._prev_update == [((), None)] and fresh._feat["align_fast"].eq(0).all()
     assert fresh.controller.cell.weight_ih[:, 9].eq(0).all()
     torch.testing.assert_close(fresh.controller.cell.weight_ih[:, :9], weights["cell.weight_ih"])
     opt.zero_grad()
@@ -135,12 +140,12 @@ def test_on_accelerators_the_whole_tensor_snapshot_is_thinned_to_the_same_sample
     stride = W._align_stride(list(big.parameters()))
     assert stride > 1
     prev = opt._prev_update[0]
-    for kept, p, b in zip(prev[1], big.parameters(), before):
-        torch.testing.assert_close(kept, (p.detach() - b).reshape(-1)[::stride])
+    expected = torch.cat([(p.detach() - b).reshape(-1)[::stride] for p, b in zip(big.parameters(), before)])
+    torch.testing.assert_close(prev[1], expected)
     opt.zero_grad()
     big(x).pow(2).mean().backward()
     grads = opt._align_grads(opt.param_groups[0], prev)
-    assert [g.shape for g in grads] == [k.shape for k in prev[1]]
+    assert grads.shape == prev[1].shape
     # SGD on a fixed batch: the next gradient points back along the step taken, cosine near -1
     assert float(W._cosine(grads, prev[1], opt.device)) < -0.9
 
@@ -157,7 +162,7 @@ def test_a_different_set_of_stepped_parameters_reads_unknown_not_another_paramet
         loss.backward()
         prev = opt._prev_update[0]
         if step:
-            assert opt._align_grads(opt.param_groups[0], prev) == []   # other parameter stepped last time
+            assert opt._align_grads(opt.param_groups[0], prev) is None   # other parameter stepped last time
         opt.step(loss=loss)
     assert opt._feat["align_fast"].eq(0).all()
 
@@ -167,5 +172,5 @@ def test_bf16_cosines_are_computed_in_float32():
     x = torch.randn(60_000)
     y = 0.01 * x + torch.randn(60_000)      # cosine about 0.01
     exact = float(torch.dot(x, y) / (x.norm() * y.norm()))
-    got = float(W._cosine([x.bfloat16()], [y.bfloat16()], torch.device("cpu")))
+    got = float(W._cosine(x.bfloat16(), y.bfloat16(), torch.device("cpu")))
     assert got == pytest.approx(exact, abs=1e-3)
