@@ -25,18 +25,16 @@ import torch
 from torch import Tensor, nn
 
 from ..device_cache import cached
-from ..losses import accuracy, cross_entropy
 from ..offline.text_models import BagOfEmbeddings
 from ..params import FloatRange, IntRange, ParamSpace
-from ..seeding import SALT_TASK, SALT_VAL, generator, seeded_module
-from .common import STEPS, ParamFamily, SyntheticTask
+from ..seeding import SALT_TASK, generator, seeded_module
+from .common import STEPS, ParamFamily, SampledClassifier
 
-VAL_SIZE = 1024
 PROBE_SIZE = 2048
 
 
 @dataclass
-class BagOfWordsTask(SyntheticTask):
+class BagOfWordsTask(SampledClassifier):
     """A bag-of-embeddings classifier of Zipf-distributed synthetic documents."""
 
     ARCH_FIELDS = ("vocab", "doc_len", "n_classes", "embed", "hidden", "dropout", "batch_size")
@@ -89,19 +87,6 @@ class BagOfWordsTask(SyntheticTask):
             noise = torch.randint(0, self.n_classes, (n,), generator=gen, device=device)
             labels = torch.where(flip, noise, labels)
         return ids, labels
-
-    def train_batch(self, step: int, device=None):
-        return self.pooled_batch(self._sample, step, device)
-
-    def val_batches(self, device=None) -> list:
-        return cached(self, "val", device, lambda: [self._sample(VAL_SIZE, generator(self.data_seed, SALT_VAL), "cpu")])
-
-    def loss(self, outputs, targets) -> Tensor:
-        return cross_entropy(outputs, targets)
-
-    def metric(self, outputs, targets) -> Tensor:
-        return accuracy(outputs, targets)
-
 
 def _doc_scores(ids: Tensor, scores: Tensor) -> Tensor:
     """Mean word score of each document (padding excluded)."""

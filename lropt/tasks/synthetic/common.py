@@ -12,8 +12,9 @@ from torch import nn
 
 from ..base import Task, TaskFamily
 from ..device_cache import cached
+from ..losses import accuracy, cross_entropy
 from ..params import IntRange, ParamSpace
-from ..seeding import SALT_POOL, SALT_TRAIN, as_rng, draw_seed, generator
+from ..seeding import SALT_POOL, SALT_TRAIN, SALT_VAL, as_rng, draw_seed, generator
 
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -75,6 +76,30 @@ class SyntheticTask(Task):
     def arch_key(self) -> tuple:
         """``(family, *arch fields)``: equal keys mean the same model code and shapes, so the tasks vmap together."""
         return (self.family, *(getattr(self, f) for f in self.ARCH_FIELDS))
+
+
+@dataclass
+class SampledClassifier(SyntheticTask):
+    """A classification task whose rows come from ``_sample(n, gen, device)``: training batches
+    through :meth:`pooled_batch`, a fixed validation set of ``VAL_ROWS`` rows, cross-entropy and accuracy."""
+
+    VAL_ROWS: ClassVar[int] = 1024
+
+    def _sample(self, n: int, gen: torch.Generator, device) -> tuple:
+        raise NotImplementedError
+
+    def train_batch(self, step: int, device=None):
+        return self.pooled_batch(self._sample, step, device)
+
+    def val_batches(self, device=None) -> list:
+        return cached(self, "val", device,
+                      lambda: [self._sample(self.VAL_ROWS, generator(self.data_seed, SALT_VAL), "cpu")])
+
+    def loss(self, outputs, targets):
+        return cross_entropy(outputs, targets)
+
+    def metric(self, outputs, targets):
+        return accuracy(outputs, targets)
 
 
 class ParamFamily(TaskFamily):

@@ -15,21 +15,16 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from ..device_cache import cached
-from ..losses import accuracy, cross_entropy
 from ..params import Choice, FloatRange, IntRange, ParamSpace
-from ..seeding import SALT_VAL, generator, seeded_module
+from ..seeding import seeded_module
 from .common import (
     ACTIVATIONS,
     STEPS,
     TRAIN_ROWS,
     ParamFamily,
-    SyntheticTask,
+    SampledClassifier,
     activation,
 )
-
-VAL_SIZE = 512
-
 
 def conv_net(channels: int, size: int, width: int, depth: int, n_classes: int, act: str) -> nn.Sequential:
     """``depth`` blocks of 3x3 conv + activation + 2x2 average pool (width doubling), then a linear classifier."""
@@ -72,10 +67,11 @@ def draw_images(pattern: str, labels: Tensor, n_classes: int, channels: int, siz
 
 
 @dataclass
-class ConvTask(SyntheticTask):
+class ConvTask(SampledClassifier):
     """A conv net on synthetic bar/blob images."""
 
     ARCH_FIELDS = ("image_size", "channels", "n_classes", "width", "depth", "activation", "batch_size")
+    VAL_ROWS = 512
 
     pattern: str = "bars"
     image_size: int = 12
@@ -100,19 +96,6 @@ class ConvTask(SyntheticTask):
         return draw_images(
             self.pattern, labels, self.n_classes, self.channels, self.image_size, self.noise, gen
         ), labels
-
-    def train_batch(self, step: int, device=None):
-        return self.pooled_batch(self._sample, step, device)
-
-    def val_batches(self, device=None) -> list:
-        return cached(self, "val", device, lambda: [self._sample(VAL_SIZE, generator(self.data_seed, SALT_VAL), "cpu")])
-
-    def loss(self, outputs, targets) -> Tensor:
-        return cross_entropy(outputs, targets)
-
-    def metric(self, outputs, targets) -> Tensor:
-        return accuracy(outputs, targets)
-
 
 class ConvFamily(ParamFamily):
     """Conv nets (width, depth, activation) on bar/blob images (size, channels, classes, noise)."""

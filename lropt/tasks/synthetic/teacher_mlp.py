@@ -15,16 +15,12 @@ import torch
 from torch import Tensor, nn
 
 from ..device_cache import cached
-from ..losses import accuracy, cross_entropy
 from ..params import Choice, FloatRange, IntRange, ParamSpace
-from ..seeding import SALT_TASK, SALT_VAL, generator, seeded_module
-from .common import ACTIVATIONS, STEPS, TRAIN_ROWS, ParamFamily, SyntheticTask, mlp
-
-VAL_SIZE = 1024
-
+from ..seeding import SALT_TASK, generator, seeded_module
+from .common import ACTIVATIONS, STEPS, TRAIN_ROWS, ParamFamily, SampledClassifier, mlp
 
 @dataclass
-class TeacherMLPTask(SyntheticTask):
+class TeacherMLPTask(SampledClassifier):
     """Student MLP learning a random teacher's labels."""
 
     ARCH_FIELDS = ("d_in", "n_classes", "width", "depth", "activation", "batch_size")
@@ -70,22 +66,6 @@ class TeacherMLPTask(SyntheticTask):
             noise = torch.randint(0, self.n_classes, (n,), generator=gen, device=device)
             labels = torch.where(flip, noise, labels)
         return z * scales, labels
-
-    def train_batch(self, step: int, device=None):
-        return self.pooled_batch(self._sample, step, device)
-
-    def val_batches(self, device=None) -> list:
-        def build():
-            return [self._sample(VAL_SIZE, generator(self.data_seed, SALT_VAL), "cpu")]
-
-        return cached(self, "val", device, build)
-
-    def loss(self, outputs, targets) -> Tensor:
-        return cross_entropy(outputs, targets)
-
-    def metric(self, outputs, targets) -> Tensor:
-        return accuracy(outputs, targets)
-
 
 def _teacher_logits(z: Tensor, weights: list[Tensor], biases: list[Tensor]) -> Tensor:
     h = z
