@@ -69,6 +69,24 @@ def load_checkpoint(path: Path) -> dict:
     return payload
 
 
+def strip_inner_runs(src: str | os.PathLike, dst: str | os.PathLike) -> tuple[int, int]:
+    """Write ``src``'s checkpoint to ``dst`` without the inner runs; return both sizes in bytes.
+
+    What stays is the controller, outer optimizer, best weights, counters, RNG states and
+    validation baselines: a few hundred KiB instead of every run's parameters and optimizer
+    state, so a run can move between machines. ``--resume`` from the result continues the
+    outer loop with freshly drawn inner runs (not bit-exactly: the truncation state is gone).
+    """
+    payload = load_checkpoint(Path(src))
+    trainer = payload["trainer"]
+    payload["trainer"] = {**trainer, "groups": [None] * len(trainer["groups"])}
+    try:
+        atomic_torch_save(payload, Path(dst))
+    except OSError as exc:
+        raise RunError(f"could not write {str(dst)!r} ({exc.strerror or exc})") from None
+    return Path(src).stat().st_size, Path(dst).stat().st_size
+
+
 def _differs_beyond_budget(a: Recipe, b: Recipe) -> bool:
     da, db = a.to_dict(), b.to_dict()
     da["outer"].pop("steps")
