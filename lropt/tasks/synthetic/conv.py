@@ -26,6 +26,7 @@ from .common import (
     activation,
 )
 
+
 def conv_net(channels: int, size: int, width: int, depth: int, n_classes: int, act: str) -> nn.Sequential:
     """``depth`` blocks of 3x3 conv + activation + 2x2 average pool (width doubling), then a linear classifier."""
     layers: list[nn.Module] = []
@@ -96,6 +97,7 @@ class ConvTask(SampledClassifier):
         return draw_images(
             self.pattern, labels, self.n_classes, self.channels, self.image_size, self.noise, gen
         ), labels
+
 
 class ConvFamily(ParamFamily):
     """Conv nets (width, depth, activation) on bar/blob images (size, channels, classes, noise)."""

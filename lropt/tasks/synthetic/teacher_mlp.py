@@ -19,6 +19,7 @@ from ..params import Choice, FloatRange, IntRange, ParamSpace
 from ..seeding import SALT_TASK, generator, seeded_module
 from .common import ACTIVATIONS, STEPS, TRAIN_ROWS, ParamFamily, SampledClassifier, mlp
 
+
 @dataclass
 class TeacherMLPTask(SampledClassifier):
     """Student MLP learning a random teacher's labels."""
@@ -66,6 +67,7 @@ class TeacherMLPTask(SampledClassifier):
             noise = torch.randint(0, self.n_classes, (n,), generator=gen, device=device)
             labels = torch.where(flip, noise, labels)
         return z * scales, labels
+
 
 def _teacher_logits(z: Tensor, weights: list[Tensor], biases: list[Tensor]) -> Tensor:
     h = z
