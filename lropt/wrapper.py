@@ -59,7 +59,7 @@ def _sampled(tensors: list[Tensor], stride: int) -> list[Tensor]:
     or a tensor is not contiguous)."""
     if stride == 1:
         return tensors
-    return [t.view(-1)[::stride] if t.is_contiguous() else t for t in tensors]
+    return [_every(t, stride) if t.is_contiguous() else t for t in tensors]
 
 
 def _align_stride(params: list[Tensor]) -> int:
@@ -86,16 +86,20 @@ def _every(t: Tensor, stride: int) -> Tensor:
     return t.reshape(-1)[::stride]
 
 
-def _flat_sample(tensors: list[Tensor], stride: int, device) -> Tensor:
-    """Every ``stride``-th element of each tensor in logical order, whatever its memory layout (so
-    a parameter's update and its gradient are sampled alike), in one float32 buffer: one copy
-    kernel, and the cosine is then a single dot, instead of a few kernels per parameter."""
-    parts = [_every(t, stride) for t in tensors]
+def _flat(parts: list[Tensor], device) -> Tensor:
+    """``parts`` concatenated into one float32 buffer (on ``device`` if they are on several)."""
     try:
         flat = torch.cat(parts)
     except RuntimeError:  # a group spread over several devices
         flat = torch.cat([x.to(device) for x in parts])
     return flat.float()
+
+
+def _flat_sample(tensors: list[Tensor], stride: int, device) -> Tensor:
+    """Every ``stride``-th element of each tensor in logical order, whatever its memory layout (so
+    a parameter's update and its gradient are sampled alike), in one float32 buffer: one copy
+    kernel, and the cosine is then a single dot, instead of a few kernels per parameter."""
+    return _flat([_every(t, stride) for t in tensors], device)
 
 
 def _upgrade_weights(weights: dict) -> dict:
@@ -503,13 +507,10 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         """``diffs`` (read at the snapshot stride) sampled as :func:`_flat_sample` samples the gradients."""
         params = self._stepped(group)
         keep = _align_stride(params)
-        # A diff read whole (stride 1, or a non-contiguous parameter) is thinned to every keep-th
-        # element in logical order; any other already is every keep-th element of a contiguous one.
-        whole = [d.numel() == p.numel() for d, p in zip(diffs, params)]
-        if all(whole):   # diffs of whole parameters have the parameters' shapes
-            return _flat_sample(diffs, keep, self._device)
-        return torch.cat([_flat_sample([d.reshape(p.shape) if w else d], keep if w else 1, self._device)
-                          for d, p, w in zip(diffs, params, whole)])
+        # A diff read whole (stride 1, or a non-contiguous parameter; it has the parameter's shape) is
+        # thinned here; any other is already _every(parameter, keep), as _sampled read it.
+        return _flat([_every(d, keep) if d.numel() == p.numel() else d for d, p in zip(diffs, params)],
+                     self._device)
 
     # ----------------------------------------------------------------- logging
     def scalars(self, *, features: bool = True) -> dict[str, float]:
