@@ -19,7 +19,7 @@ fixes a finite training set; 0 draws fresh documents every step.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import Tensor, nn
@@ -28,7 +28,7 @@ from ..device_cache import cached
 from ..offline.text_models import BagOfEmbeddings
 from ..params import FloatRange, IntRange, ParamSpace
 from ..seeding import SALT_TASK, generator, seeded_module
-from .common import STEPS, ParamFamily, SampledClassifier
+from .common import STEPS, TRAIN_ROWS, ParamFamily, SampledClassifier, with_label_noise
 
 PROBE_SIZE = 2048
 
@@ -82,11 +82,7 @@ class BagOfWordsTask(SampledClassifier):
         ids = self._ids(n, probs, gen, device)
         logits = self.margin * (_doc_scores(ids, scores) - mean) / std
         labels = torch.multinomial(torch.softmax(logits, -1), 1, generator=gen).squeeze(-1)
-        if self.label_noise > 0:
-            flip = torch.rand(n, generator=gen, device=device) < self.label_noise
-            noise = torch.randint(0, self.n_classes, (n,), generator=gen, device=device)
-            labels = torch.where(flip, noise, labels)
-        return ids, labels
+        return ids, with_label_noise(labels, self.label_noise, self.n_classes, gen)
 
 
 def _doc_scores(ids: Tensor, scores: Tensor) -> Tensor:
@@ -114,6 +110,6 @@ class BagOfWordsFamily(ParamFamily):
         margin=FloatRange(0.1, 100.0, (4.0, 16.0), log=True),
         label_noise=FloatRange(0.0, 0.9, (0.0, 0.15)),
         batch_size=IntRange(1, 8192, (16, 64), log=True),
-        train_rows=IntRange(0, 1_000_000, (500, 5000), log=True),
+        train_rows=replace(TRAIN_ROWS, default=(500, 5000)),   # finite by default: it overfits
         steps=STEPS,
     )

@@ -34,6 +34,16 @@ STEPS = IntRange(1, 1_000_000, 200)
 TRAIN_ROWS = IntRange(0, 100_000, 0, log=True)
 
 
+def with_label_noise(labels: torch.Tensor, rate: float, n_classes: int, gen: torch.Generator) -> torch.Tensor:
+    """``labels`` with a fraction ``rate`` replaced by uniform draws over ``n_classes`` (as is when 0)."""
+    if rate <= 0:
+        return labels
+    n, device = labels.shape[0], labels.device
+    flip = torch.rand(n, generator=gen, device=device) < rate
+    noise = torch.randint(0, n_classes, (n,), generator=gen, device=device)
+    return torch.where(flip, noise, labels)
+
+
 def activation(name: str) -> nn.Module:
     """A fresh activation module by name (see :data:`ACTIVATIONS`)."""
     return ACTIVATIONS[name]()

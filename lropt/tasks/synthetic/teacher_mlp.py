@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from ..device_cache import cached
 from ..params import Choice, FloatRange, IntRange, ParamSpace
 from ..seeding import SALT_TASK, generator, seeded_module
-from .common import ACTIVATIONS, STEPS, TRAIN_ROWS, ParamFamily, SampledClassifier, mlp
+from .common import ACTIVATIONS, STEPS, TRAIN_ROWS, ParamFamily, SampledClassifier, mlp, with_label_noise
 
 
 @dataclass
@@ -62,11 +62,7 @@ class TeacherMLPTask(SampledClassifier):
         weights, biases, scales, mean, std = cached(self, "teacher", device, self._teacher())
         z = torch.randn(n, self.d_in, generator=gen, device=device)
         labels = ((_teacher_logits(z, weights, biases) - mean) / std).argmax(-1)
-        if self.label_noise > 0:
-            flip = torch.rand(n, generator=gen, device=device) < self.label_noise
-            noise = torch.randint(0, self.n_classes, (n,), generator=gen, device=device)
-            labels = torch.where(flip, noise, labels)
-        return z * scales, labels
+        return z * scales, with_label_noise(labels, self.label_noise, self.n_classes, gen)
 
 
 def _teacher_logits(z: Tensor, weights: list[Tensor], biases: list[Tensor]) -> Tensor:
