@@ -1,4 +1,5 @@
-"""Shared helpers for the wrapper tests: a small model, two parameter groups, batches, an active controller."""
+"""Shared helpers for the tests: a small model, two parameter groups, batches, an active controller, a tiny
+meta-training recipe."""
 import torch
 
 from lropt import LRController
@@ -37,3 +38,10 @@ def active_controller(seed: int = 0, **kwargs) -> LRController:
         ctrl.head.weight.normal_(0.0, 2.0)
         ctrl.head.bias.fill_(0.3)
     return ctrl
+
+
+#: ``--set`` overrides that shrink the embedded recipe to a meta-training run of a few seconds.
+TINY_META = ['tasks.train=["quadratic"]', 'tasks.validation=["logistic_regression"]', "tasks.validation_count=1",
+             "inner.horizon_min=20", "inner.horizon_max=30", "inner.truncation_min=5", "inner.truncation_max=6",
+             "inner.runs_per_group=2", "inner.groups=1", "outer.eval_every=100", "outer.checkpoint_every=1",
+             "outer.eval_horizon=10"]

@@ -8,10 +8,7 @@ from lropt import controller_file
 from lropt.meta.recipe import load_recipe
 from lropt.meta.run import MetaRun, RunError
 
-TINY = ['tasks.train=["quadratic"]', 'tasks.validation=["logistic_regression"]', "tasks.validation_count=1",
-        "inner.horizon_min=20", "inner.horizon_max=30", "inner.truncation_min=5", "inner.truncation_max=6",
-        "inner.runs_per_group=2", "inner.groups=1", "outer.eval_every=100", "outer.checkpoint_every=1",
-        "outer.eval_horizon=10"]
+from common import TINY_META as TINY
 
 
 def test_full_disk_reports_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):

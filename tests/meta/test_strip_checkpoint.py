@@ -9,10 +9,10 @@ import torch
 from lropt.meta.recipe import load_recipe
 from lropt.meta.run import MetaRun, RunError, strip_inner_runs
 
-TINY = ['tasks.train=["quadratic"]', 'tasks.validation=["logistic_regression"]', "tasks.validation_count=1",
-        "inner.horizon_min=20", "inner.horizon_max=30", "inner.truncation_min=5", "inner.truncation_max=6",
-        "inner.runs_per_group=4", "inner.groups=2", "outer.eval_every=100", "outer.checkpoint_every=1",
-        "outer.eval_horizon=10"]
+from common import TINY_META
+
+TINY = TINY_META + ["inner.runs_per_group=4", "inner.groups=2"]   # two groups of mid-horizon runs
+
 TOOL = Path(__file__).resolve().parents[2] / "tools" / "strip_checkpoint.py"
 
 

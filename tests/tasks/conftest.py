@@ -49,20 +49,29 @@ def train_steps():
     return run_adam
 
 
-def run_adam(task, steps: int, lr: float | None = None, seed: int = 0) -> list[float]:
-    """Train ``task``'s model with plain Adam for ``steps`` steps; return the losses."""
+def iter_adam(task, steps: int, lr: float | None = None, seed: int = 0):
+    """Train ``task``'s model with plain Adam for ``steps`` steps, yielding ``(step, model, loss)`` after each."""
     torch.manual_seed(seed)
     model = task.init_model(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr or task.base_lr("adam"))
-    losses = []
     for step in range(steps):
         inputs, targets = task.train_batch(step)
         loss = task.loss(forward(model, inputs), targets)
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss.detach()))
-    return losses
+        yield step, model, float(loss.detach())
+
+
+def run_adam(task, steps: int, lr: float | None = None, seed: int = 0) -> list[float]:
+    """Train ``task``'s model with plain Adam for ``steps`` steps; return the losses."""
+    return [loss for _, _, loss in iter_adam(task, steps, lr, seed)]
+
+
+@pytest.fixture
+def adam_steps():
+    """``adam_steps(task, steps, lr=None, seed=0)``: plain-Adam training, yielding ``(step, model, loss)``."""
+    return iter_adam
 
 
 def sentences(n: int, rng, n_labels: int):

@@ -48,29 +48,21 @@ def test_finite_training_set_draws_every_batch_from_one_pool(name):
     assert torch.unique(rows, dim=0).shape[0] == 960
 
 
-def _adam_run(task, lr: float, steps: int, eval_every: int) -> tuple[list, list]:
+def _losses_and_val(adam_steps, task, lr: float, steps: int, eval_every: int) -> tuple[list, list]:
     """Training losses and validation losses (every ``eval_every`` steps) of Adam at a constant LR."""
-    torch.manual_seed(0)
-    model = task.init_model(0)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
     train, val = [], []
-    for step in range(steps):
-        x, y = task.train_batch(step)
-        loss = task.loss(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        train.append(loss.item())
+    for step, model, loss in adam_steps(task, steps, lr):
+        train.append(loss)
         if step % eval_every == eval_every - 1:
             val.append(task.evaluate(model)["val_loss"])
     return train, val
 
 
-def test_a_small_training_set_overfits(train_steps):
+def test_a_small_training_set_overfits(adam_steps):
     """The reason finite-data tasks exist: training loss falls while validation loss turns up."""
     task = get_family("teacher_mlp", train_rows=64, width=256, depth=2, label_noise=0.2, batch_size=32,
                       d_in=16, n_classes=4).sample(0)
-    train, val = _adam_run(task, 3e-3, 400, 20)
+    train, val = _losses_and_val(adam_steps, task, 3e-3, 400, 20)
     assert train[-1] < 0.05
     assert val[-1] > 1.5 * min(val)
 
@@ -215,11 +207,11 @@ def test_bag_of_words_documents_are_zipf_padded_and_labelled_by_their_words():
     assert (score.argmax(-1) == labels).float().mean() > 0.8
 
 
-def test_bag_of_words_memorises_and_overfits_at_a_high_lr():
+def test_bag_of_words_memorises_and_overfits_at_a_high_lr(adam_steps):
     """What the family is for: at 3e-2 the training loss collapses while the validation loss
     climbs well above its best; at 3e-3 it stays near its best."""
     task = get_task("bow-small")
-    train_hi, val_hi = _adam_run(task, 3e-2, 300, 30)
-    train_base, val_base = _adam_run(task, 3e-3, 300, 30)
+    train_hi, val_hi = _losses_and_val(adam_steps, task, 3e-2, 300, 30)
+    train_base, val_base = _losses_and_val(adam_steps, task, 3e-3, 300, 30)
     assert np.mean(train_hi[-30:]) < 0.5 * np.mean(train_base[-30:]) and val_hi[-1] > 1.3 * min(val_hi)
     assert val_base[-1] < 1.05 * min(val_base) < 0.5
