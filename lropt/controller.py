@@ -13,6 +13,13 @@ So one call changes the LR by a factor of at most ``exp(max_log_step)``
 (default 1.105x) and the LR stays within ``base_lr * exp(±max_log_mult)``
 (default 0.01x .. 100x).
 
+Warm-up start (``start_log_mult < 0``, default 0): the log-multiplier starts
+at ``start_log_mult`` instead of 0, so the first steps run at
+``base_lr * exp(start_log_mult)`` and the network climbs from there while the
+loss allows. A base LR far too high then does not blow up the first step
+(a multiplier that starts at 1 cannot prevent that: the first update is taken
+before any feedback exists).
+
 Divergence guard (``guard_loss_ratio > 0``, off by default): while the loss
 is above ``guard_loss_ratio`` times the first loss *and rising* (its fast EMA
 above its slow EMA), the log-multiplier falls by ``guard_log_step`` (default:
@@ -70,6 +77,7 @@ class LRController(nn.Module):
         num_features: input width; must equal the feature spec's length.
         guard_loss_ratio: divergence guard threshold (0: off), see the module docstring.
         guard_log_step: how fast the guard lowers the log-multiplier per call (default ``max_log_step``).
+        start_log_mult: the log-multiplier before the first call (warm-up start), in ``[-max_log_mult, 0]``.
     """
 
     def __init__(
@@ -81,6 +89,7 @@ class LRController(nn.Module):
         num_features: int | None = None,
         guard_loss_ratio: float = 0.0,
         guard_log_step: float | None = None,
+        start_log_mult: float = 0.0,
     ):
         super().__init__()
         num_features = F.num_features() if num_features is None else num_features
@@ -98,6 +107,8 @@ class LRController(nn.Module):
         guard_log_step = max_log_step if guard_log_step is None else guard_log_step
         if not 0 < guard_log_step <= max_log_mult:
             raise ValueError(f"need 0 < guard_log_step <= max_log_mult, got guard_log_step={guard_log_step}")
+        if not -max_log_mult <= start_log_mult <= 0:
+            raise ValueError(f"need -max_log_mult <= start_log_mult <= 0, got start_log_mult={start_log_mult}")
         self.config = {
             "hidden_size": hidden_size,
             "cell": cell,
@@ -108,6 +119,8 @@ class LRController(nn.Module):
         }
         if guard_log_step != max_log_step:   # absent when default, so files stay readable by older lropt
             self.config["guard_log_step"] = float(guard_log_step)
+        if start_log_mult != 0:   # likewise
+            self.config["start_log_mult"] = float(start_log_mult)
         cell_cls = nn.GRUCell if cell == "gru" else nn.LSTMCell
         self.cell = cell_cls(num_features, hidden_size)
         self.head = nn.Linear(hidden_size, 1)
@@ -121,7 +134,8 @@ class LRController(nn.Module):
     def init_state(self, num_groups: int, *, device=None, dtype=torch.float32) -> dict[str, Tensor]:
         """Fresh recurrent state for ``num_groups`` groups: hidden (and cell) state, log-multiplier."""
         z = torch.zeros(num_groups, self.hidden_size, device=device, dtype=dtype)
-        state = {"h": z, "log_mult": torch.zeros(num_groups, device=device, dtype=dtype)}
+        start = self.config.get("start_log_mult", 0.0)
+        state = {"h": z, "log_mult": torch.full((num_groups,), start, device=device, dtype=dtype)}
         if self.config["cell"] == "lstm":
             state["c"] = z.clone()
         return state
@@ -160,5 +174,5 @@ class LRController(nn.Module):
         return {k: torch.cat([v, fresh[k]]) for k, v in state.items()}
 
     def is_identity(self) -> bool:
-        """True when the head is all zeros: the multiplier can never leave 1.0."""
-        return bool((self.head.weight == 0).all() and (self.head.bias == 0).all())
+        """True when the head is all zeros and the start is 1.0: the multiplier can never leave 1.0."""
+        return "start_log_mult" not in self.config and bool((self.head.weight == 0).all() and (self.head.bias == 0).all())

@@ -265,18 +265,22 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         return torch.device("cpu")
 
     def _init_group_state(self, n: int) -> None:
-        self._host_mults = [1.0] * n
+        self._host_mults = [self._start_mult()] * n
         self._feat = F.init(n, device=self._device)
         self._update_ratio = torch.zeros(n, device=self._device)
         # per group: (indices in group["params"] of the stepped parameters, their update samples)
         self._prev_update: list[tuple[tuple, Tensor | None]] = [((), None) for _ in range(n)]
         self._ctrl_state = self.controller.init_state(n, device=self._device) if self.controller else None
 
+    def _start_mult(self) -> float:
+        """The multiplier before the first controller call (below 1 for a warm-up start)."""
+        return math.exp(self.controller.config.get("start_log_mult", 0.0)) if self.controller else 1.0
+
     def add_param_group(self, param_group: dict) -> None:
         self.optimizer.add_param_group(param_group)
         i = len(self.optimizer.param_groups) - 1
         _check_positive_lr(self.optimizer.param_groups[i], i)
-        self._host_mults.append(1.0)
+        self._host_mults.append(self._start_mult())
         self._feat = F.extend(self._feat, 1)
         self._update_ratio = torch.cat([self._update_ratio, torch.zeros(1, device=self._device)])
         self._prev_update.append(((), None))

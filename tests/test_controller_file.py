@@ -8,8 +8,9 @@ from lropt import controller_file as cf
 from common import active_controller
 
 
-def test_round_trip(tmp_path):
-    ctrl = active_controller(hidden_size=16, cell="lstm")
+@pytest.mark.parametrize("kwargs", [{"hidden_size": 16, "cell": "lstm"}, {"start_log_mult": -1.5}])
+def test_round_trip(tmp_path, kwargs):
+    ctrl = active_controller(**kwargs)
     path = save_controller(ctrl, tmp_path / "c.pt", metadata={"recipe": "x"})
     back = load_controller(path)
     assert back.config == ctrl.config

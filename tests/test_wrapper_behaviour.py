@@ -325,3 +325,39 @@ def test_skipped_steps_reach_tensorboard(model, tmp_path):
         opt.zero_grad()
     opt.close()
     assert [v for _, v in read_scalars(tmp_path / "run")["lropt/skipped_steps"]] == [0.0, 1.0, 1.0]
+
+
+def test_warm_up_start_is_the_base_optimizer_at_the_start_lr(model):
+    """An untrained controller with ``start_log_mult`` is the bare optimizer at base LR x exp(start)."""
+    import copy
+
+    start = math.log(0.1)
+    ref_model = copy.deepcopy(model)
+    ref = torch.optim.AdamW(two_groups(ref_model))
+    for g in ref.param_groups:
+        g["lr"] *= math.exp(start)
+    opt = LROptimizerWrapper(adamw(model), controller=LRController(start_log_mult=start), every=3)
+    assert opt.get_last_lr() == pytest.approx([1e-3, 3e-4])     # before the first step too
+    train(opt, model, 5)
+    for step in range(5):
+        loss_at(ref_model, step).backward()
+        ref.step()
+        ref.zero_grad()
+    for a, b in zip(model.parameters(), ref_model.parameters()):
+        torch.testing.assert_close(a, b)
+    assert opt.param_groups[0]["lr"] == 1e-2, "group['lr'] keeps the base LR"
+    assert not opt.controller.is_identity()
+
+
+def test_warm_up_start_climbs_with_the_network_and_is_validated():
+    ctrl = active_controller(start_log_mult=-2.0)
+    with torch.no_grad():
+        ctrl.head.bias.fill_(10.0)
+    state = ctrl.init_state(2)
+    for _ in range(5):
+        with torch.no_grad():
+            state = ctrl(torch.zeros(2, ctrl.config["num_features"]), state)
+    torch.testing.assert_close(state["log_mult"], torch.full((2,), -2.0 + 5 * 0.1))
+    for bad in (0.5, -5.0):
+        with pytest.raises(ValueError, match="start_log_mult"):
+            LRController(start_log_mult=bad)

@@ -66,6 +66,7 @@ class ControllerConfig:
     max_log_mult: float = 4.6
     guard_loss_ratio: float = 0.0      # > 1: force the LR down while loss > ratio x first loss
     guard_log_step: float = 0.0        # how fast the guard lowers the log-multiplier; 0: max_log_step
+    start_log_mult: float = 0.0        # < 0: warm-up start, the multiplier begins at exp(start_log_mult)
 
     def kwargs(self) -> dict:
         """The :class:`lropt.LRController` arguments."""
@@ -122,6 +123,8 @@ class Recipe:
         _require(not self.tasks.train_weights or len(self.tasks.train_weights) == len(self.tasks.train),
                  "tasks.train_weights", "empty or one weight per tasks.train entry")
         _require(self.controller.cell in ("gru", "lstm"), "controller.cell", "'gru' or 'lstm'")
+        _require(-self.controller.max_log_mult <= self.controller.start_log_mult <= 0,
+                 "controller.start_log_mult", "in [-max_log_mult, 0]")
         return self
 
 

@@ -240,11 +240,16 @@ class MetaTrainer:
         return result
 
     def init_from(self, path) -> None:
-        """Warm-start: copy a controller's weights (a file or a shipped name; same config as the recipe's)."""
+        """Warm-start: copy a controller's weights (a file or a shipped name).
+
+        Its config must equal the recipe's except for ``start_log_mult``: the
+        weights of a controller that started at 1.0 are a fine start for
+        learning a warm-up start.
+        """
         from ..controller_file import resolve_controller
 
         src = resolve_controller(path)
-        if src.config != self.controller.config:
+        if _without_start(src.config) != _without_start(self.controller.config):
             raise ValueError(f"--init-controller {path}: config {src.config} differs from the recipe's "
                              f"{self.controller.config}")
         self.controller.load_state_dict(src.state_dict())
@@ -316,3 +321,7 @@ class MetaTrainer:
                     setattr(g, name, map_tensors(lambda t: t.to(self.device), value))
                 g.step = saved["step"]
                 self.groups[i] = g
+
+
+def _without_start(config: dict) -> dict:
+    return {k: v for k, v in config.items() if k != "start_log_mult"}

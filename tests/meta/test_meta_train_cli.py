@@ -121,7 +121,7 @@ def test_sigterm_checkpoints_and_exits(tmp_path):
 
 
 def test_init_controller_warm_starts_and_checks_the_config(tmp_path):
-    from lropt import LRController, save_controller
+    from lropt import LRController, load_controller, save_controller
 
     src = LRController(hidden_size=32, max_log_mult=4.6, guard_loss_ratio=1.5)
     with torch.no_grad():
@@ -138,6 +138,11 @@ def test_init_controller_warm_starts_and_checks_the_config(tmp_path):
     # a shipped name works too (the shipped default has the default recipe's config)
     res = meta_train(tmp_path / "run3", 1, "--init-controller", "default", "--set", "outer.eval_every=100")
     assert res.exit_code == 0, res.output
+    # a recipe with a warm-up start takes the weights of a controller that started at 1.0
+    res = meta_train(tmp_path / "run4", 1, "--init-controller", str(good), "--set", "outer.eval_every=100",
+                     "--set", "controller.start_log_mult=-1.0")
+    assert res.exit_code == 0, res.output
+    assert load_controller(tmp_path / "run4" / "controller.pt").config["start_log_mult"] == -1.0
 
 
 def test_controller_pt_reproduces_the_best_score_on_a_dropout_task(tmp_path):

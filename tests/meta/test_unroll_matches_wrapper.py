@@ -12,9 +12,9 @@ from lropt.tasks.synthetic.teacher_mlp import TeacherMLPTask
 STEPS, HORIZON, LR = 40, 100, 3e-3
 
 
-def controller():
+def controller(start_log_mult=0.0):
     torch.manual_seed(3)
-    ctrl = LRController()
+    ctrl = LRController(start_log_mult=start_log_mult)
     with torch.no_grad():
         ctrl.head.weight.normal_(0, 1.0)
     return ctrl.requires_grad_(False)
@@ -25,9 +25,9 @@ def task():
                           batch_size=32)
 
 
-@pytest.mark.parametrize("val_every", [0, 7])
-def test_same_features_and_lrs_on_the_same_trajectory(val_every):
-    ctrl, t = controller(), task()
+@pytest.mark.parametrize("val_every,start", [(0, 0.0), (7, 0.0), (0, -1.0)])
+def test_same_features_and_lrs_on_the_same_trajectory(val_every, start):
+    ctrl, t = controller(start), task()
     group = start_group(t, inner_optimizer("adam"), [LR], HORIZON, lambda b: ctrl.init_state(b),
                         init_seeds=[11], show_progress=True, val_every=val_every)
     fn = shared_controller_fn(ctrl)
@@ -44,7 +44,7 @@ def test_same_features_and_lrs_on_the_same_trajectory(val_every):
         meta_lrs.append(float(LR * torch.exp(group.ctrl["log_mult"][0])))
 
     model = t.init_model(11)
-    opt = LROptimizerWrapper(torch.optim.Adam(model.parameters(), lr=LR), controller=controller(), total_steps=HORIZON)
+    opt = LROptimizerWrapper(torch.optim.Adam(model.parameters(), lr=LR), controller=controller(start), total_steps=HORIZON)
     lrs, feats = [], []
     for step in range(STEPS):
         inputs, targets = t.train_batch(step)
