@@ -1,4 +1,6 @@
 """Controller files: round trip, shipped names, and refusal of bad files with the reason."""
+import math
+
 import pytest
 import torch
 
@@ -26,6 +28,9 @@ def test_shipped_controllers_load():
         ctrl = load_controller(path)
         assert isinstance(ctrl, LRController), name
     assert load_controller(shipped["identity"]).is_identity()
+    # the README's promise: the default starts at 0.3x the base LR (warm-up start); default-v1 at 1x
+    assert math.exp(load_controller(shipped["default"]).config["start_log_mult"]) == pytest.approx(0.3, rel=1e-5)
+    assert "start_log_mult" not in load_controller(shipped["default-v1"]).config
 
 
 def _payload(**changes):
