@@ -92,7 +92,9 @@ def meta_train(recipe, out, seed, device, resume, overrides, threads, init_contr
         out_console = console if shard.is_main else Console(stderr=True, quiet=True)
         run = MetaRun(rec, out, seed=seed, device=device, resume=resume, log=out_console.print, shard=shard)
         if init_controller and not resume:
-            run.trainer.init_from(init_controller)
+            note = run.trainer.init_from(init_controller)
+            if note:
+                out_console.print(f"[yellow]{note}[/]")
     except (RecipeError, RunError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
     where = f"{device}, {shard.world_size} processes" if shard.active else device

@@ -28,8 +28,9 @@ where the LR may move faster than ``exp(max_log_step)`` per call. Requiring a ri
 pinning the LR at its floor when the loss sits high but flat (after a data
 shift or a reset): once the loss stops rising the network decides again. It is part of the
 controller, so meta-training trains with the same rule it is deployed with. The head is zero-initialised: an untrained controller
-outputs ``delta == 0`` exactly, the multiplier stays exactly 1.0, and the
-wrapped optimizer's trajectory is bit-identical to the bare one.
+outputs ``delta == 0`` exactly, the multiplier stays exactly at its start (1.0
+unless ``start_log_mult`` is set), and with the default start the wrapped
+optimizer's trajectory is bit-identical to the bare one.
 """
 from __future__ import annotations
 

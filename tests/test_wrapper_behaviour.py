@@ -349,6 +349,31 @@ def test_warm_up_start_is_the_base_optimizer_at_the_start_lr(model):
     assert not opt.controller.is_identity()
 
 
+def test_warm_up_start_holds_for_a_group_added_between_controller_calls():
+    """With every=3, a group added after step 1 takes its first step at base x exp(start), not at base."""
+    torch.manual_seed(0)
+    a, b = torch.nn.Linear(3, 3), torch.nn.Linear(3, 1)
+    start = math.log(0.3)
+    opt = LROptimizerWrapper(torch.optim.SGD(a.parameters(), lr=0.1), controller=LRController(start_log_mult=start),
+                             every=3)
+    x = torch.randn(8, 3)
+
+    def step():
+        loss = b(a(x)).pow(2).mean()
+        loss.backward()
+        opt.step(loss=loss)
+        opt.zero_grad()
+
+    step()                                            # a controller call (step 0)
+    opt.add_param_group({"params": list(b.parameters()), "lr": 0.1})
+    before = b.weight.detach().clone()
+    loss = b(a(x)).pow(2).mean()
+    loss.backward()
+    grad = b.weight.grad.clone()
+    opt.step(loss=loss)                               # step 1: no controller call, host multipliers used
+    torch.testing.assert_close(b.weight.detach(), before - 0.1 * 0.3 * grad)
+
+
 def test_warm_up_start_climbs_with_the_network_and_is_validated():
     ctrl = active_controller(start_log_mult=-2.0)
     with torch.no_grad():

@@ -239,21 +239,25 @@ class MetaTrainer:
         c.history.append({"outer_step": c.outer_step, "score": result["score"], "vs_cosine": result["vs_cosine"]})
         return result
 
-    def init_from(self, path) -> None:
+    def init_from(self, path) -> str | None:
         """Warm-start: copy a controller's weights (a file or a shipped name).
 
         Its config must equal the recipe's except for ``start_log_mult``: the
         weights of a controller that started at 1.0 are a fine start for
-        learning a warm-up start.
+        learning a warm-up start. Returns a note when the starts differ.
         """
         from ..controller_file import resolve_controller
 
         src = resolve_controller(path)
+        ours, theirs = self.controller.config.get("start_log_mult", 0.0), src.config.get("start_log_mult", 0.0)
         if _without_start(src.config) != _without_start(self.controller.config):
             raise ValueError(f"--init-controller {path}: config {src.config} differs from the recipe's "
                              f"{self.controller.config}")
         self.controller.load_state_dict(src.state_dict())
         self.best_state = {k: v.detach().clone() for k, v in self.controller.state_dict().items()}
+        if ours != theirs:
+            return f"--init-controller {path}: its start_log_mult {theirs} is replaced by the recipe's {ours}"
+        return None
 
     def best_controller(self) -> LRController:
         ctrl = LRController(**self.recipe.controller.kwargs())

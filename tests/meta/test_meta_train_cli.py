@@ -135,14 +135,17 @@ def test_init_controller_warm_starts_and_checks_the_config(tmp_path):
     bad = save_controller(LRController(hidden_size=8), tmp_path / "bad.pt")
     res = meta_train(tmp_path / "run2", 1, "--init-controller", str(bad))
     assert res.exit_code == 2 and "differs from the recipe" in res.output
-    # a shipped name works too (the shipped default has the default recipe's config)
-    res = meta_train(tmp_path / "run3", 1, "--init-controller", "default", "--set", "outer.eval_every=100")
+    # a shipped name works too (default-v1 has the default recipe's config)
+    res = meta_train(tmp_path / "run3", 1, "--init-controller", "default-v1", "--set", "outer.eval_every=100")
     assert res.exit_code == 0, res.output
     # a recipe with a warm-up start takes the weights of a controller that started at 1.0
     res = meta_train(tmp_path / "run4", 1, "--init-controller", str(good), "--set", "outer.eval_every=100",
                      "--set", "controller.start_log_mult=-1.0")
     assert res.exit_code == 0, res.output
     assert load_controller(tmp_path / "run4" / "controller.pt").config["start_log_mult"] == -1.0
+    state = torch.load(tmp_path / "run4" / "checkpoint.pt", weights_only=False)["trainer"]
+    assert abs(float(state["controller"]["head.bias"]) - 0.25) < 0.02, "the weights came from the file"
+    assert "start" in res.output and "-1.0" in res.output, "a differing start is reported"
 
 
 def test_controller_pt_reproduces_the_best_score_on_a_dropout_task(tmp_path):

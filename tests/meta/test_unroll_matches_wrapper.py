@@ -1,4 +1,6 @@
 """Meta-training's inner loop and the deployed wrapper compute the same features and LRs."""
+import math
+
 import pytest
 import torch
 
@@ -61,6 +63,7 @@ def test_same_features_and_lrs_on_the_same_trajectory(val_every, start):
     torch.testing.assert_close(feats, meta_feats, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(torch.tensor(lrs), torch.tensor(meta_lrs), rtol=1e-4, atol=0)
     assert max(lrs) / min(lrs) > 1.05, "controller should have moved the LR for the comparison to mean something"
+    assert lrs[0] < LR * math.exp(start + 0.11), "the first step starts from the controller's start"
     val_delta = feats[:, FEATURE_NAMES.index("val_delta")]
     assert bool((val_delta != 0).any()) == bool(val_every), "the validation feature is fed exactly when asked"
     align = feats[:, FEATURE_NAMES.index("grad_align")]
