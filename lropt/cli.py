@@ -102,6 +102,7 @@ def meta_train(recipe, out, seed, device, resume, overrides, threads, init_contr
     try:
         with meta_progress(out_console, start=run.trainer.counters.outer_step) as progress:
             summary = run.train(progress if shard.is_main else None)
+        distributed.barrier(shard)
     except Interrupted as stop:
         out_console.print(f"[yellow]{stop}: checkpoint written; continue with --resume[/]")
         sys.exit(130)

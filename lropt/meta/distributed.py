@@ -87,6 +87,14 @@ def init_from_env(device: str) -> tuple[Shard, str]:
     return current_shard(), device
 
 
+def barrier(shard: Shard) -> None:
+    """Wait for every rank (a no-op for one process). Call it on the success path before
+    :func:`shutdown`: a gloo rank that tears down while a peer is still working (rank 0
+    writing its results) can abort the process ("terminate called without an active exception")."""
+    if shard.active:
+        dist.barrier()
+
+
 def shutdown() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
