@@ -132,11 +132,19 @@ class LRController(nn.Module):
     def hidden_size(self) -> int:
         return self.config["hidden_size"]
 
+    @property
+    def start_log_mult(self) -> float:
+        """The log-multiplier before the first call (0 unless a warm-up start is set)."""
+        return self.config.get("start_log_mult", 0.0)
+
+    def start_multiplier(self) -> float:
+        """``exp(start_log_mult)`` in float32, as the state's ``exp(log_mult)`` is computed."""
+        return float(torch.tensor(self.start_log_mult).exp())
+
     def init_state(self, num_groups: int, *, device=None, dtype=torch.float32) -> dict[str, Tensor]:
         """Fresh recurrent state for ``num_groups`` groups: hidden (and cell) state, log-multiplier."""
         z = torch.zeros(num_groups, self.hidden_size, device=device, dtype=dtype)
-        start = self.config.get("start_log_mult", 0.0)
-        state = {"h": z, "log_mult": torch.full((num_groups,), start, device=device, dtype=dtype)}
+        state = {"h": z, "log_mult": torch.full((num_groups,), self.start_log_mult, device=device, dtype=dtype)}
         if self.config["cell"] == "lstm":
             state["c"] = z.clone()
         return state
@@ -176,4 +184,4 @@ class LRController(nn.Module):
 
     def is_identity(self) -> bool:
         """True when the head is all zeros and the start is 1.0: the multiplier can never leave 1.0."""
-        return "start_log_mult" not in self.config and bool((self.head.weight == 0).all() and (self.head.bias == 0).all())
+        return self.start_log_mult == 0 and bool((self.head.weight == 0).all() and (self.head.bias == 0).all())

@@ -274,9 +274,7 @@ class LROptimizerWrapper(torch.optim.Optimizer):
 
     def _start_mult(self) -> float:
         """The multiplier before the first controller call (below 1 for a warm-up start)."""
-        if self.controller is None:
-            return 1.0
-        return float(torch.exp(torch.tensor(self.controller.config.get("start_log_mult", 0.0))))  # float32, as multipliers()
+        return self.controller.start_multiplier() if self.controller else 1.0
 
     def add_param_group(self, param_group: dict) -> None:
         self.optimizer.add_param_group(param_group)

@@ -249,14 +249,14 @@ class MetaTrainer:
         from ..controller_file import resolve_controller
 
         src = resolve_controller(path)
-        ours, theirs = self.controller.config.get("start_log_mult", 0.0), src.config.get("start_log_mult", 0.0)
         if _without_start(src.config) != _without_start(self.controller.config):
             raise ValueError(f"--init-controller {path}: config {src.config} differs from the recipe's "
                              f"{self.controller.config}")
         self.controller.load_state_dict(src.state_dict())
         self.best_state = {k: v.detach().clone() for k, v in self.controller.state_dict().items()}
-        if ours != theirs:
-            return f"--init-controller {path}: its start_log_mult {theirs} is replaced by the recipe's {ours}"
+        if src.start_log_mult != self.controller.start_log_mult:
+            return (f"--init-controller {path}: its start_log_mult {src.start_log_mult} is replaced by the "
+                    f"recipe's {self.controller.start_log_mult}")
         return None
 
     def best_controller(self) -> LRController:
