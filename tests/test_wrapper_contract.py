@@ -101,6 +101,43 @@ def test_resume_continues_same_trajectory(info):
         assert torch.equal(a, b)
 
 
+def test_resume_takes_the_saved_controller_settings():
+    """A state dict of a controller with other settings (start, step bound, guard) resumes as saved: the wrapper's
+    controller takes the saved settings with the saved weights, as torch optimizers take saved hyperparameters."""
+    info = OPTIMIZERS[0]
+    steps, cut = 16, 8
+    saved_kw = dict(max_log_step=0.3, max_log_mult=2.0, guard_loss_ratio=1.2, start_log_mult=-1.0)
+    full_model, full_opt, full_lrs = run(info, active_controller(**saved_kw), steps=steps)
+
+    model = make_model()
+    opt = LROptimizerWrapper(info.make(two_groups(model)), controller=active_controller(**saved_kw), total_steps=steps)
+    for step in range(cut):
+        loss = loss_at(model, step)
+        loss.backward()
+        opt.step(loss=loss)
+        opt.zero_grad()
+    model2 = make_model(seed=123)
+    model2.load_state_dict(model.state_dict())
+    opt2 = LROptimizerWrapper(info.make(two_groups(model2)), controller=active_controller(seed=9), total_steps=steps)
+    assert opt2.controller.config != full_opt.controller.config
+    opt2.load_state_dict(copy.deepcopy(opt.state_dict()))
+    assert opt2.controller.config == full_opt.controller.config
+    lrs = []
+    for step in range(cut, steps):
+        loss = loss_at(model2, step)
+        loss.backward()
+        opt2.step(loss=loss)
+        opt2.zero_grad()
+        lrs.append(opt2.get_last_lr())
+    assert lrs == full_lrs[cut:]
+
+    back = LROptimizerWrapper(info.make(two_groups(make_model())), controller=active_controller(), total_steps=steps)
+    back.load_state_dict(LROptimizerWrapper(info.make(two_groups(make_model())), controller=active_controller(),
+                                            total_steps=steps).state_dict())
+    fresh = active_controller()
+    assert back.controller.config == fresh.config  # and a default start/guard step stays absent
+
+
 @pytest.mark.parametrize("info", TENSOR_LR, ids=[o.name for o in TENSOR_LR])
 def test_tensor_lr_multiplied_in_place(info):
     """The base step sees base * multiplier in the same tensor; afterwards the base LR is back."""
