@@ -147,8 +147,11 @@ def headline_text(result: dict) -> str:
     for regime in result["meta"]["regimes"]:
         h = result["summary"][regime]["headline"]
         if h["cells"]:
+            boot = h.get("seed_bootstrap")
+            spread = f" ({boot['low']}-{boot['high']} with the seeds resampled)" if boot and boot["cells"] else ""
             parts.append(f"{regime}: lropt matches (within {result['meta']['rel_tol']:.0%}) or beats the best of "
-                         f"constant/step/exponential/cyclic/cosine in {h['matches_or_beats']}/{h['cells']} cells")
+                         f"constant/step/exponential/cyclic/cosine in {h['matches_or_beats']}/{h['cells']} cells"
+                         f"{spread}")
     return "; ".join(parts) or "lropt comparison"
 
 
@@ -205,7 +208,9 @@ def _md_summary(result: dict) -> str:
     for regime in meta["regimes"]:
         s = result["summary"][regime]
         w = s["vs_best_classic"]
-        rows.append([regime, f"{s['headline']['matches_or_beats']}/{s['headline']['cells']}",
+        boot = s["headline"].get("seed_bootstrap")
+        spread = f" (seeds resampled: {boot['low']}-{boot['high']})" if boot and boot["cells"] else ""
+        rows.append([regime, f"{s['headline']['matches_or_beats']}/{s['headline']['cells']}{spread}",
                      f"{w['win']}/{w['tie']}/{w['loss']}", _fmt(w["wilcoxon"]["p_value"], ".3g"),
                      _fmt(w["wilcoxon"]["median_diff"], "+.3f")])
     peer = [[m, f"{p['matches_or_beats']}/{p['tasks']}", _fmt(p["median_speedup"], ".2f")]

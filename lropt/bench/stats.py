@@ -129,3 +129,37 @@ def paired_wilcoxon(a: Sequence[float], b: Sequence[float], *, log: bool = True)
     res = wilcoxon(nonzero, zero_method="wilcox", alternative="two-sided")
     out.update(statistic=float(res.statistic), p_value=float(res.pvalue))
     return out
+
+
+def bootstrap_cell_count(tasks: Sequence[Sequence[tuple[Sequence[float], Sequence[Sequence[float]]]]], *,
+                         rel_tol: float = TIE_TOL, draws: int = 2000, seed: int = 0) -> dict:
+    """How much the headline count (cells where lropt's median final loss matches or beats the best
+    baseline's) moves with the seeds: resample each task's seeds with replacement, the same draw
+    for every method and cell of the task (the runs are paired by seed), and recount.
+
+    ``tasks``: per task, its cells; a cell is ``(lropt losses, [baseline losses, ...])``, each a
+    list over the task's seeds in one order. Returns the 5%, 50% and 95% quantiles of the count
+    (``low``, ``median``, ``high``, lower quantiles), its mean, ``cells`` and ``draws``.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    counts = np.zeros(draws, dtype=np.int64)
+    n_cells = 0
+    for cells in tasks:
+        if not cells:
+            continue
+        arrays = [(np.nan_to_num(np.asarray(a, float), nan=np.inf),
+                   [np.nan_to_num(np.asarray(b, float), nan=np.inf) for b in bs]) for a, bs in cells]
+        n = len(arrays[0][0])
+        if any(len(a) != n or any(len(b) != n for b in bs) for a, bs in arrays):
+            raise ValueError("every method of a task needs one loss per seed, in the same seed order")
+        idx = rng.integers(n, size=(draws, n))
+        for a, bs in arrays:
+            lro = np.median(a[idx], axis=1)
+            best = np.min([np.median(b[idx], axis=1) for b in bs], axis=0)
+            counts += [matches_or_beats(x, y, rel_tol) for x, y in zip(lro.tolist(), best.tolist())]
+            n_cells += 1
+    q = lambda p: int(np.quantile(counts, p, method="lower")) if n_cells else 0  # noqa: E731
+    return {"cells": n_cells, "draws": draws, "low": q(0.05), "median": q(0.5), "high": q(0.95),
+            "mean": float(counts.mean()) if n_cells else 0.0}

@@ -19,7 +19,8 @@ Per task:
 - ``peer``: per method at defaults, centre factor: does it match or beat the
   target-setting schedule, and how much sooner does it reach the target?
 
-Overall (:func:`summarize_all`): the headline fraction of cells per regime,
+Overall (:func:`summarize_all`): the headline fraction of cells per regime
+(with a seed bootstrap of the count: how far another draw of seeds could move it),
 pooled Wilcoxon tests across tasks and seeds, win/tie/loss per task, and the
 peer count across tasks. Nothing is averaged across tasks.
 """
@@ -29,8 +30,8 @@ import math
 
 from ..schedules import SCHEDULES
 from .runner import LROPT
-from .stats import (matches_or_beats, median, median_steps, paired_wilcoxon, relative_diff, speedup,
-                    steps_to_target, win_tie_loss)
+from .stats import (bootstrap_cell_count, matches_or_beats, median, median_steps, paired_wilcoxon,
+                    relative_diff, speedup, steps_to_target, win_tie_loss)
 
 #: The schedules of the headline claim (lropt matches or beats the best of these at the same base LR).
 HEADLINE_SET: tuple[str, ...] = ("constant", "step", "exponential", "cyclic", "cosine")
@@ -164,6 +165,17 @@ def _best_classic_pairs(task: dict, regime: str) -> tuple[list, list]:
     return a, b
 
 
+def _headline_cells(task: dict, regime: str) -> list[tuple[list, list[list]]]:
+    """Per headline cell: lropt's final losses and each headline schedule's, over the seeds."""
+    out = []
+    for h in task["headline"]:
+        if h["regime"] == regime:
+            row = [c for c in task["cells"] if c["regime"] == regime and c["lr_factor"] == h["lr_factor"]]
+            out.append((_find(row, regime, h["lr_factor"], LROPT)["final_val_loss_all"],
+                        [c["final_val_loss_all"] for c in row if c["method"] in HEADLINE_SET]))
+    return out
+
+
 def summarize_all(tasks: dict, regimes: list[str], rel_tol: float) -> dict:
     """Cross-task view: headline fractions, pooled tests, per-task win/tie/loss, peer counts."""
     out = {}
@@ -185,7 +197,9 @@ def summarize_all(tasks: dict, regimes: list[str], rel_tol: float) -> dict:
             pooled[m] = {"wilcoxon": paired_wilcoxon(a, b), **win_tie_loss(a, b, rel_tol)}
         out[regime] = {
             "headline": {"cells": len(heads), "matches_or_beats": sum(h["matches_or_beats"] for h in heads),
-                         "fraction": (sum(h["matches_or_beats"] for h in heads) / len(heads)) if heads else None},
+                         "fraction": (sum(h["matches_or_beats"] for h in heads) / len(heads)) if heads else None,
+                         "seed_bootstrap": bootstrap_cell_count(
+                             [_headline_cells(t, regime) for t in tasks.values()], rel_tol=rel_tol)},
             "vs_best_classic": {"wilcoxon": paired_wilcoxon(pooled_a, pooled_b),
                                 **win_tie_loss(pooled_a, pooled_b, rel_tol), "per_task": per_task},
             "pooled_vs_baseline": pooled,

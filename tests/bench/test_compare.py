@@ -74,6 +74,8 @@ def test_target_headline_and_identity_matches_constant(result):
     summary = result["summary"]["defaults"]["headline"]
     assert summary["cells"] == 3
     assert summary["fraction"] == sum(heads[("defaults", f)]["matches_or_beats"] for f in (0.1, 1.0, 10.0)) / 3
+    boot = summary["seed_bootstrap"]
+    assert boot["cells"] == 3 and 0 <= boot["low"] <= boot["median"] <= boot["high"] <= 3
     assert result["summary"]["defaults"]["pooled_vs_baseline"]["constant"]["wilcoxon"]["p_value"] == 1.0
 
 
@@ -96,6 +98,7 @@ def test_files_hold_the_right_keys(result, tmp_path):
     assert {"eval_steps", "val_loss", "lr_steps", "lr", "multiplier", "diverged"} <= run.keys()
     md = paths["markdown"].read_text()
     assert "### quadratic-10d" in md and "| regime | LR x | method |" in md and "**lropt**" in md
+    assert "(seeds resampled: " in md
     assert paths["png"].stat().st_size > 10_000
     scalars = read_scalars(tmp_path / "tb" / "quadratic-10d", prefix="compare/")
     for m in ["lropt", *METHODS]:

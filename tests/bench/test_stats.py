@@ -60,3 +60,30 @@ def test_matches_or_beats_and_log_ratio():
     assert not stats.matches_or_beats(math.inf, 1.0)
     assert stats.log_ratio(math.inf, 1.0) == stats.LOG_CAP and stats.log_ratio(1.0, math.inf) == -stats.LOG_CAP
     assert stats.log_ratio(math.e, 1.0) == pytest.approx(1.0)
+
+
+def _cell(lro, *baselines):
+    return (list(lro), [list(b) for b in baselines])
+
+
+def test_bootstrap_cell_count_certain_cells_do_not_move():
+    better, worse = _cell([1.0] * 5, [2.0] * 5, [3.0] * 5), _cell([2.0] * 5, [1.0] * 5)
+    out = stats.bootstrap_cell_count([[better, better], [worse]], draws=200)
+    assert out == {"cells": 3, "draws": 200, "low": 2, "median": 2, "high": 2, "mean": 2.0}
+
+
+def test_bootstrap_cell_count_a_close_cell_moves_with_the_seeds():
+    # lropt wins by a lot on three seeds and loses by a lot on two: the median flips with the draw
+    close = _cell([1.0, 1.0, 1.0, 9.0, 9.0], [2.0, 2.0, 2.0, 2.0, 2.0])
+    certain = _cell([1.0] * 5, [2.0] * 5)
+    a = stats.bootstrap_cell_count([[close, certain]], draws=2000, seed=3)
+    assert a["low"] == 1 and a["high"] == 2 and 1.5 < a["mean"] < 2.0
+    assert stats.bootstrap_cell_count([[close, certain]], draws=2000, seed=3) == a   # seeded: reproducible
+    # a diverged run (inf, or NaN read as inf) loses its pair
+    assert stats.bootstrap_cell_count([[_cell([math.nan] * 5, [1.0] * 5)]], draws=50)["high"] == 0
+
+
+def test_bootstrap_cell_count_needs_paired_seeds():
+    with pytest.raises(ValueError, match="one loss per seed"):
+        stats.bootstrap_cell_count([[_cell([1.0, 2.0], [1.0])]])
+    assert stats.bootstrap_cell_count([[], []])["cells"] == 0
