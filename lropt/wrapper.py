@@ -584,8 +584,9 @@ class LROptimizerWrapper(torch.optim.Optimizer):
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Continue a saved run. The controller takes the saved weights and behaviour settings (step and
-        multiplier bounds, guard, start), as the base optimizer takes its saved hyperparameters; a plain
-        optimizer state dict keeps fresh lropt state."""
+        multiplier bounds, guard, start), in place, as the base optimizer takes its saved
+        hyperparameters; its cell type and sizes must match the saved ones (else ``ValueError``).
+        A plain optimizer state dict keeps fresh lropt state."""
         state_dict = dict(state_dict)
         ours = state_dict.pop("lropt", None)
         if ours is None:  # a plain optimizer state dict: keep fresh lropt state

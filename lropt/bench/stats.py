@@ -139,7 +139,9 @@ def bootstrap_cell_count(tasks: Sequence[Sequence[tuple[Sequence[float], Sequenc
 
     ``tasks``: per task, its cells; a cell is ``(lropt losses, [baseline losses, ...])``, each a
     list over the task's seeds in one order. Returns the 5%, 50% and 95% quantiles of the count
-    (``low``, ``median``, ``high``, lower quantiles), its mean, ``cells`` and ``draws``.
+    (``low``, ``median``, ``high``: counts that occurred, the lower one where a quantile falls
+    between two), its mean, ``cells`` and ``draws``. Each controller gets its own range: two
+    overlapping ranges are not a test of the difference between two controllers.
     """
     import numpy as np
 

@@ -51,7 +51,7 @@ ENTRIES: dict[str, Entry] = {
     "titanic": Entry("titanic", "offline", "offline.tabular:titanic", rows=1316, params=322),
     "cells-mlp": Entry("cells-mlp", "offline", "offline.tabular:cells_mlp", rows=2019, params=7_938),
     "churn-mlp": Entry("churn-mlp", "offline", "offline.tabular:churn_mlp", rows=5000, params=9_026),
-    "leaves-mlp": Entry("leaves-mlp", "offline", "offline.tabular:leaves_mlp", rows=1907, params=31_008),
+    "leaves-mlp": Entry("leaves-mlp", "offline", "offline.tabular:leaves_mlp", rows=1907, params=27_168),
     "foodreviews-bow": Entry(
         "foodreviews-bow", "offline", "offline.reviews_small:foodreviews_bow", rows=5000, params=473_090
     ),

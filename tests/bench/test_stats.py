@@ -83,6 +83,18 @@ def test_bootstrap_cell_count_a_close_cell_moves_with_the_seeds():
     assert stats.bootstrap_cell_count([[_cell([math.nan] * 5, [1.0] * 5)]], draws=50)["high"] == 0
 
 
+def test_bootstrap_cell_count_resamples_seeds_in_pairs():
+    """lropt 5% below the baseline on every seed, with seeds far apart: a pairing of the same seeds
+    always keeps it ahead; resampling the methods independently would not."""
+    base = [1.0, 10.0, 100.0, 1000.0, 10000.0]
+    one = stats.bootstrap_cell_count([[_cell([0.95 * b for b in base], base)]], draws=500)
+    assert one["low"] == one["high"] == 1
+    # tasks with different seed counts are each resampled on their own
+    two = stats.bootstrap_cell_count([[_cell([0.95 * b for b in base], base)], [_cell([1.0, 2.0], [3.0, 4.0])]],
+                                     draws=200)
+    assert two["cells"] == 2 and two["low"] == two["high"] == 2
+
+
 def test_bootstrap_cell_count_needs_paired_seeds():
     with pytest.raises(ValueError, match="one loss per seed"):
         stats.bootstrap_cell_count([[_cell([1.0, 2.0], [1.0])]])

