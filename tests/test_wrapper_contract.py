@@ -26,6 +26,18 @@ def run(info, controller, steps=STEPS, model=None, wrap=True, **wkw):
     return model, opt, lrs
 
 
+def advance(model, opt, steps) -> list:
+    """Train a wrapped optimizer over ``steps`` (step indices); its LRs after each step."""
+    lrs = []
+    for step in steps:
+        loss = loss_at(model, step)
+        loss.backward()
+        opt.step(loss=loss)
+        opt.zero_grad()
+        lrs.append(opt.get_last_lr())
+    return lrs
+
+
 def params_of(model):
     return [p.detach().clone() for p in model.parameters()]
 
@@ -77,11 +89,7 @@ def test_resume_continues_same_trajectory(info):
 
     model = make_model()
     opt = LROptimizerWrapper(info.make(two_groups(model)), controller=active_controller(), total_steps=steps)
-    for step in range(cut):
-        loss = loss_at(model, step)
-        loss.backward()
-        opt.step(loss=loss)
-        opt.zero_grad()
+    advance(model, opt, range(cut))
     saved_model = copy.deepcopy(model.state_dict())
     saved_opt = copy.deepcopy(opt.state_dict())
 
@@ -89,13 +97,7 @@ def test_resume_continues_same_trajectory(info):
     model2.load_state_dict(saved_model)
     opt2 = LROptimizerWrapper(info.make(two_groups(model2)), controller=active_controller(seed=9), total_steps=steps)
     opt2.load_state_dict(saved_opt)
-    lrs = []
-    for step in range(cut, steps):
-        loss = loss_at(model2, step)
-        loss.backward()
-        opt2.step(loss=loss)
-        opt2.zero_grad()
-        lrs.append(opt2.get_last_lr())
+    lrs = advance(model2, opt2, range(cut, steps))
     assert lrs == full_lrs[cut:]
     for a, b in zip(params_of(full_model), params_of(model2)):
         assert torch.equal(a, b)
@@ -111,24 +113,14 @@ def test_resume_takes_the_saved_controller_settings():
 
     model = make_model()
     opt = LROptimizerWrapper(info.make(two_groups(model)), controller=active_controller(**saved_kw), total_steps=steps)
-    for step in range(cut):
-        loss = loss_at(model, step)
-        loss.backward()
-        opt.step(loss=loss)
-        opt.zero_grad()
+    advance(model, opt, range(cut))
     model2 = make_model(seed=123)
     model2.load_state_dict(model.state_dict())
     opt2 = LROptimizerWrapper(info.make(two_groups(model2)), controller=active_controller(seed=9), total_steps=steps)
     assert opt2.controller.config != full_opt.controller.config
     opt2.load_state_dict(copy.deepcopy(opt.state_dict()))
     assert opt2.controller.config == full_opt.controller.config
-    lrs = []
-    for step in range(cut, steps):
-        loss = loss_at(model2, step)
-        loss.backward()
-        opt2.step(loss=loss)
-        opt2.zero_grad()
-        lrs.append(opt2.get_last_lr())
+    lrs = advance(model2, opt2, range(cut, steps))
     assert lrs == full_lrs[cut:]
 
     # the other way: a state dict of a controller at the defaults removes a start and a guard step it lacks
