@@ -237,7 +237,8 @@ def markdown(result: dict, command: str | None = None) -> str:
         f"- controller {ctrl['spec']}{' (identity)' if ctrl['identity'] else ''}; base optimizer {meta['optimizer']}; "
         f"seeds {meta['seeds']}; regime {meta['regime']}; LR factors {meta['lr_factors']}"
         + (f"; tuning grid {meta['tune_grid_points']} points {meta['grid_spacing_decades']} decades apart, "
-           f"{meta['tune_seeds']} seeds" if "tuned" in meta["regimes"] else ""),
+           f"{meta['tune_seeds']} seeds" if "tuned" in meta["regimes"] else "")
+        + ("; lropt not told the run length (no total_steps)" if meta.get("tell_total_steps") is False else ""),
         f"- {meta['runs']} runs in {meta['wall_s']:.1f} s", "",
         f"**{headline_text(result)}**", "",
     ]

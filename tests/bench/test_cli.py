@@ -57,3 +57,21 @@ def test_bad_numbers_are_bad_parameters(args):
 def test_divergence_factor_must_exceed_one():
     res = CliRunner().invoke(cli, [*SMALL, "--divergence-factor", "1"])
     assert res.exit_code == 2 and "divergence-factor" in res.output
+
+
+def test_no_total_steps_runs_lropt_without_the_run_length(tmp_path):
+    """The default controller reads progress; without total_steps it sees none, and its LR path differs."""
+    mults = {}
+    for flag in ("--total-steps", "--no-total-steps"):
+        out = tmp_path / flag
+        args = ["compare", "--task", "quadratic-10d", "--steps", "30", "--seeds", "1", "--methods", "constant",
+                "--lr-factors", "1", "--controller", "default", flag, "--out", str(out)]
+        res = CliRunner().invoke(cli, args)
+        assert res.exit_code == 0, res.output
+        data = json.loads((out / "results.json").read_text())
+        assert data["meta"]["tell_total_steps"] is (flag == "--total-steps")
+        assert ("--no-total-steps" in data["meta"]["command"]) is (flag == "--no-total-steps")
+        assert ("no total_steps" in (out / "results.md").read_text()) is (flag == "--no-total-steps")
+        lro = next(c for c in data["tasks"]["quadratic-10d"]["cells"] if c["method"] == "lropt")
+        mults[flag] = lro["runs"][0]["multiplier"]
+    assert mults["--total-steps"] != mults["--no-total-steps"]
