@@ -132,6 +132,25 @@ class LRController(nn.Module):
     def hidden_size(self) -> int:
         return self.config["hidden_size"]
 
+    #: Settings that change what the controller does but not its weights' shapes; the optional ones are
+    #: written only when not at their default (absent: default), so files stay readable by older lropt.
+    BEHAVIOUR_KEYS = ("max_log_step", "max_log_mult", "guard_loss_ratio")
+    OPTIONAL_BEHAVIOUR_KEYS = ("guard_log_step", "start_log_mult")
+
+    def take_settings(self, saved: dict | None) -> None:
+        """Adopt ``saved``'s behaviour settings in place (a saved config; shapes are the caller's to check).
+        A required key the saved config lacks (an older file) keeps this controller's value."""
+        if not saved:
+            return
+        for key in self.BEHAVIOUR_KEYS:
+            if key in saved:
+                self.config[key] = saved[key]
+        for key in self.OPTIONAL_BEHAVIOUR_KEYS:
+            if key in saved:
+                self.config[key] = saved[key]
+            else:
+                self.config.pop(key, None)
+
     @property
     def start_log_mult(self) -> float:
         """The log-multiplier before the first call (0 unless a warm-up start is set)."""

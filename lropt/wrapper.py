@@ -109,26 +109,6 @@ def _upgrade_weights(weights: dict) -> dict:
     return weights if w is None or w.shape[1] != F.num_features() - 1 else with_grad_align_input(weights)
 
 
-#: Controller settings that change what it does but not its weights' shapes. A state dict brings its own,
-#: as a torch optimizer's state dict brings its hyperparameters; the optional ones are absent at their default.
-_BEHAVIOUR_KEYS = ("max_log_step", "max_log_mult", "guard_loss_ratio")
-_OPTIONAL_BEHAVIOUR_KEYS = ("guard_log_step", "start_log_mult")
-
-
-def _adopt_behaviour(controller, saved: dict | None) -> None:
-    """Give ``controller`` the saved controller's behaviour settings, so a resumed run continues as saved."""
-    if not saved:
-        return
-    for key in _BEHAVIOUR_KEYS:
-        if key in saved:
-            controller.config[key] = saved[key]
-    for key in _OPTIONAL_BEHAVIOUR_KEYS:
-        if key in saved:
-            controller.config[key] = saved[key]
-        else:
-            controller.config.pop(key, None)
-
-
 def _kept_sample(kept, device) -> Tensor | None:
     """A saved update sample on ``device``: a flat tensor, or (state dicts of lropt before
     :func:`_flat_sample`) a list of per-parameter samples, which concatenate to the same thing."""
@@ -619,6 +599,6 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         self._pending_loss = None if pending is None else pending.to(dev)
         if self.controller is not None:
             self.controller.load_state_dict(weights)
-            _adopt_behaviour(self.controller, ours["controller"].get("config"))
+            self.controller.take_settings(ours["controller"].get("config"))
             self._ctrl_state = {k: v.to(dev) for k, v in ours["controller_state"].items()}
             self._host_mults = self.multipliers().tolist()
