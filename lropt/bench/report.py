@@ -141,14 +141,20 @@ def rich_table(result: dict) -> Table:
     return table
 
 
+def _seed_range(headline: dict) -> str | None:
+    """The headline count's seed-bootstrap range as "low-high"; None for results without one."""
+    boot = headline.get("seed_bootstrap")
+    return f"{boot['low']}-{boot['high']}" if boot and boot["cells"] else None
+
+
 def headline_text(result: dict) -> str:
     """"lropt matches or beats the best classic schedule in k/n cells" per regime."""
     parts = []
     for regime in result["meta"]["regimes"]:
         h = result["summary"][regime]["headline"]
         if h["cells"]:
-            boot = h.get("seed_bootstrap")
-            spread = f" ({boot['low']}-{boot['high']} with the seeds resampled)" if boot and boot["cells"] else ""
+            seeds = _seed_range(h)
+            spread = f" ({seeds} with the seeds resampled)" if seeds else ""
             parts.append(f"{regime}: lropt matches (within {result['meta']['rel_tol']:.0%}) or beats the best of "
                          f"constant/step/exponential/cyclic/cosine in {h['matches_or_beats']}/{h['cells']} cells"
                          f"{spread}")
@@ -208,8 +214,8 @@ def _md_summary(result: dict) -> str:
     for regime in meta["regimes"]:
         s = result["summary"][regime]
         w = s["vs_best_classic"]
-        boot = s["headline"].get("seed_bootstrap")
-        spread = f" (seeds resampled: {boot['low']}-{boot['high']})" if boot and boot["cells"] else ""
+        seeds = _seed_range(s["headline"])
+        spread = f" (seeds resampled: {seeds})" if seeds else ""
         rows.append([regime, f"{s['headline']['matches_or_beats']}/{s['headline']['cells']}{spread}",
                      f"{w['win']}/{w['tie']}/{w['loss']}", _fmt(w["wilcoxon"]["p_value"], ".3g"),
                      _fmt(w["wilcoxon"]["median_diff"], "+.3f")])
