@@ -8,9 +8,10 @@ order), each block bracketed by a device sync; the per-step time is the median
 over blocks after warm-up. Ratios carry over between machines, absolute numbers
 do not (the header records device, torch version and date).
 
-The shipped ``default`` controller is an identity controller, but it still
-computes the features, runs the GRU and snapshots the parameters for the
-update-to-weight ratio on every controller step: exactly the cost a user pays.
+The controller is the shipped ``default`` (``--controller`` picks another): on
+every controller step it computes the features, runs the GRU and snapshots the
+parameters for the update-to-weight ratio, exactly the cost a user pays. The
+multiplier it sets does not change the cost of the base step.
 
 Variants: ``every=1`` and ``every=10`` (controller every N steps); on CUDA the
 base optimizer is fused AdamW with a tensor LR on the device (the sync-free

