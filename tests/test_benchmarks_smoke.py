@@ -35,7 +35,7 @@ def test_bench_overhead_quick(tmp_path):
     report = run_tool("bench_overhead.py", tmp_path / "overhead.json")
     assert {"device", "device_name", "torch", "date"} <= set(report["machine"])
     rows = report["results"]
-    assert {r["variant"] for r in rows} == {"every=1", "every=10"}
+    assert {r["variant"] for r in rows} == {"every=1", "compile", "every=10"}
     for r in rows:
         assert r["workload"] == "tiny-mlp" and r["error"] is None, r
         for key in ("bare_ms", "wrapped_ms", "ratio", "bare_step_host_ms", "wrapped_step_host_ms", "params"):

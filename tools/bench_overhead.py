@@ -13,7 +13,9 @@ every controller step it computes the features, runs the GRU and snapshots the
 parameters for the update-to-weight ratio, exactly the cost a user pays. The
 multiplier it sets does not change the cost of the base step.
 
-Variants: ``every=1`` and ``every=10`` (controller every N steps); on CUDA the
+Variants: ``every=1`` and ``every=10`` (controller every N steps), ``compile``
+(every=1 with ``LROptimizerWrapper(compile=True)``: the features and the
+controller as one ``torch.compile`` graph; warm-up covers the compile); on CUDA the
 base optimizer is fused AdamW with a tensor LR on the device (the sync-free
 configuration), plus ``float-lr`` (foreach AdamW, float LR: the wrapper reads
 the multipliers to the host on each controller step) and ``graph`` (fused,
@@ -25,7 +27,7 @@ step under ``torch.cuda.set_sync_debug_mode("error")``.
 Usage::
 
     python tools/bench_overhead.py [--device cpu|cuda] [--workloads tiny-mlp,mlp-2m,...]
-        [--variants every=1,every=10,float-lr,graph] [--steps 400] [--controller default|PATH]
+        [--variants every=1,every=10,compile,float-lr,graph] [--steps 400] [--controller default|PATH]
         [--quick] [--out overhead.json]
 
 Prints a table last and writes JSON.
@@ -208,7 +210,8 @@ class Arm:
         if wrapped:
             every = 10 if variant == "every=10" else 1
             self.opt = LROptimizerWrapper(self.base, controller=controller, every=every,
-                                          total_steps=None if variant == "graph" else total_steps)
+                                          total_steps=None if variant == "graph" else total_steps,
+                                          compile=variant == "compile")
         self.i = 0
         self.graph = None
         self.static_loss = None
@@ -359,7 +362,7 @@ def run_variant(wl: Workload, variant: str, device: torch.device, args) -> dict:
         if device.type == "cuda" and variant != "graph":
             n = max(args.block, 10)
             row["peak_mem_delta_mib"] = (peak_memory(wrapped, n) - peak_memory(bare, n)) / 2**20
-            if variant == "every=1":
+            if variant in ("every=1", "compile"):
                 row["sync_check"] = sync_check(wrapped)
     except Exception as exc:  # noqa: BLE001 - one failing variant must not lose the others
         row["error"] = _error_text(exc)
@@ -427,7 +430,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--workloads", default=None, help="comma list (default: all that run on the device)")
-    parser.add_argument("--variants", default=None, help="comma list of every=1, every=10, float-lr, graph")
+    parser.add_argument("--variants", default=None, help="comma list of every=1, every=10, compile, float-lr, graph")
     parser.add_argument("--controller", default="default", help="shipped controller name or a controller file path")
     parser.add_argument("--steps", type=int, default=400, help="timed steps per arm and variant")
     parser.add_argument("--warmup", type=int, default=50)
@@ -443,7 +446,7 @@ def main(argv=None) -> int:
     names = (args.workloads.split(",") if args.workloads else
              [n for n, w in all_wl.items() if device.type == "cuda" or not w.cuda_only])
     variants = (args.variants.split(",") if args.variants else
-                ["every=1", "every=10"] + (["float-lr", "graph"] if device.type == "cuda" else []))
+                ["every=1", "compile", "every=10"] + (["float-lr", "graph"] if device.type == "cuda" else []))
     if args.quick:
         names, args.steps, args.warmup, args.block = ["tiny-mlp"], 40, 10, 10
     unknown = [n for n in names if n not in all_wl]
