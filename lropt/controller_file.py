@@ -75,26 +75,29 @@ def _refuse(path, reason: str) -> ValueError:
     return ValueError(f"cannot load controller file {str(path)!r}: {reason}")
 
 
-def with_grad_align_input(weights: dict) -> dict:
-    """Controller weights with a zero input column appended for ``grad_align`` (feature spec 1 -> 2):
-    the controller computes exactly what it computed before and ignores the new input."""
+def with_zero_inputs(weights: dict, count: int = 1) -> dict:
+    """Controller weights with ``count`` zero input columns appended for features added since they were
+    trained (spec 1 -> 2: ``grad_align``; 2 -> 3: ``val_vs_best``): the controller computes exactly what
+    it computed before and ignores the new inputs."""
     w = weights["cell.weight_ih"]
-    return dict(weights, **{"cell.weight_ih": torch.cat([w, w.new_zeros(w.shape[0], 1)], dim=1)})
+    return dict(weights, **{"cell.weight_ih": torch.cat([w, w.new_zeros(w.shape[0], count)], dim=1)})
 
 
-def _v1_to_v2(payload: dict) -> dict:
-    """Feature spec 1 -> 2 for a controller file (see :func:`with_grad_align_input`)."""
-    payload = dict(payload, config=dict(payload["config"]),
-                   state_dict=with_grad_align_input(payload["state_dict"]))
-    payload["config"]["num_features"] = payload["state_dict"]["cell.weight_ih"].shape[1]
-    names = list(payload["feature_spec"]["names"]) + ["grad_align"]
-    payload["feature_spec"] = {"version": 2, "names": names}
-    return payload
+def _appending(name: str, new_version: int) -> Callable[[dict], dict]:
+    """The controller-file migration that appends the feature ``name`` as a zero input (spec ``new_version``)."""
+    def migrate(payload: dict) -> dict:
+        payload = dict(payload, config=dict(payload["config"]), state_dict=with_zero_inputs(payload["state_dict"]))
+        payload["config"]["num_features"] = payload["state_dict"]["cell.weight_ih"].shape[1]
+        payload["feature_spec"] = {"version": new_version, "names": [*payload["feature_spec"]["names"], name]}
+        return payload
+
+    return migrate
 
 
 #: Upgrades of older feature specs that keep a controller's behaviour: ``{old version: (names, fn)}``.
 FEATURE_MIGRATIONS: dict[int, tuple[list[str], Callable[[dict], dict]]] = {
-    1: (list(F.FEATURE_NAMES[:9]), _v1_to_v2),
+    1: (list(F.FEATURE_NAMES[:9]), _appending("grad_align", 2)),
+    2: (list(F.FEATURE_NAMES[:10]), _appending("val_vs_best", 3)),
 }
 
 

@@ -17,6 +17,14 @@ EMA, scaled to roughly ``[-1, 1]``; non-finite inputs never reach the state
 (the state keeps its previous value where ``ok`` is false) and never reach the
 features (inputs are sanitised first), so the output is always finite.
 
+``val_vs_best`` is the overfitting signal: the log of the last validation loss
+over the lowest seen, 0 while the validation loss keeps improving and positive
+for as long as it stays above its best. ``val_delta`` says the same only for
+the one evaluation at which the loss turned up. On the overfitting cells of
+``attrition-mlp`` and ``grants-mlp`` (default LR and 10x it), the controller of
+feature spec 2, which had only ``val_delta``, was still at 2-3x its base LR when
+the validation loss turned up and ended 20-50% above its own best.
+
 Group features: the loss, the validation delta and the progress are shared;
 the gradient norm, the update-to-weight ratio, the gradient alignment and the
 current log-multiplier are computed per parameter group.
@@ -52,11 +60,12 @@ FEATURE_NAMES: tuple[str, ...] = (
     "update_ratio",      # log10(|update| / |weights|) of the previous step, centred at 1e-3
     "log_mult",          # the controller's current log-multiplier, scaled
     "grad_align",        # fast EMA of cos(gradient, previous update): > 0 overshooting, < 0 LR too small
+    "val_vs_best",       # log of the last validation loss over the best so far: > 0 once it has turned up
 )
 
 #: Bumped whenever a feature's definition changes; controller files record it.
-#: Version 1 had the first nine names; version 2 appended ``grad_align``.
-FEATURE_VERSION = 2
+#: Version 1 had the first nine names; version 2 appended ``grad_align``, version 3 ``val_vs_best``.
+FEATURE_VERSION = 3
 
 #: Scale of the signed log that spreads ``grad_align`` over [-1, 1]: a cosine of
 #: 0.01 (typical of noisy, high-dimensional gradients) reads about 0.15, 0.1 about 0.5.
@@ -90,6 +99,7 @@ def init(num_groups: int, *, device=None, dtype=torch.float32) -> dict[str, Tens
         "val_last": z.clone(),       # last finite log validation loss
         "val_delta": z.clone(),      # change between the last two validation losses
         "val_seen": z.clone(),       # number of finite validation losses observed
+        "val_best": z.clone(),       # lowest finite log validation loss observed
     }
 
 
@@ -189,6 +199,7 @@ def update(
             _scaled_clip(ratio + 3.0, -4.0, 4.0, 4.0),
             _scaled_clip(torch.nan_to_num(log_mult.detach().to(count.dtype)), -5.0, 5.0, 5.0),
             _signed_log(align_hat, ALIGN_SCALE),
+            _scaled_clip(state["val_last"] - state["val_best"], 0.0, 0.3, 0.3),
         ],
         dim=-1,
     )
@@ -218,14 +229,27 @@ def observe_val(state: dict[str, Tensor], val_loss: Tensor) -> dict[str, Tensor]
     val_loss = val_loss.detach().to(count.dtype)
     ok = torch.isfinite(val_loss).expand_as(count)
     log_val = _safe_log(val_loss).expand_as(count)
-    delta = torch.where(state["val_seen"] > 0, log_val - state["val_last"], torch.zeros_like(count))
+    seen = state["val_seen"] > 0
+    delta = torch.where(seen, log_val - state["val_last"], torch.zeros_like(count))
+    best = torch.where(seen, torch.minimum(state["val_best"], log_val), log_val)
     new_state = dict(state)
     new_state.update(
         val_last=torch.where(ok, log_val, state["val_last"]),
         val_delta=torch.where(ok, delta, state["val_delta"]),
         val_seen=torch.where(ok, state["val_seen"] + 1.0, state["val_seen"]),
+        val_best=torch.where(ok, best, state["val_best"]),
     )
     return new_state
+
+
+def restore(saved: dict[str, Tensor], num_groups: int, *, device=None) -> dict[str, Tensor]:
+    """Statistics saved by this or an older lropt, on ``device``: keys an older version lacked start
+    fresh, except ``val_best`` (spec 3), which starts at the last validation loss seen."""
+    state = init(num_groups, device=device)
+    state.update({k: v.to(device) for k, v in saved.items()})
+    if "val_best" not in saved and "val_last" in saved:
+        state["val_best"] = state["val_last"].clone()
+    return state
 
 
 def extend(state: dict[str, Tensor], num_new: int) -> dict[str, Tensor]:
@@ -235,7 +259,7 @@ def extend(state: dict[str, Tensor], num_new: int) -> dict[str, Tensor]:
     sees the same validation delta.
     """
     fresh = init(num_new, device=state["count"].device, dtype=state["count"].dtype)
-    shared = ("val_last", "val_delta", "val_seen")
+    shared = ("val_last", "val_delta", "val_seen", "val_best")
     out = {}
     for k, v in state.items():
         add = v[:1].expand(num_new).clone() if (k in shared and v.numel()) else fresh[k]

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from . import features as F
 from .controller import LRController
-from .controller_file import resolve_controller, with_grad_align_input
+from .controller_file import resolve_controller, with_zero_inputs
 from .lr_facade import ControllerScheduler
 
 
@@ -103,10 +103,11 @@ def _flat_sample(tensors: list[Tensor], stride: int, device) -> Tensor:
 
 
 def _upgrade_weights(weights: dict) -> dict:
-    """Controller weights from a state dict saved before ``grad_align`` (one input fewer) upgraded
-    as controller files are; other weights unchanged."""
+    """Controller weights from a state dict saved by an older lropt (feature spec 1 or 2: two or one
+    inputs fewer) upgraded as controller files are; other weights unchanged."""
     w = weights.get("cell.weight_ih")
-    return weights if w is None or w.shape[1] != F.num_features() - 1 else with_grad_align_input(weights)
+    missing = 0 if w is None else F.num_features() - w.shape[1]
+    return with_zero_inputs(weights, missing) if missing in (1, 2) else weights
 
 
 def _kept_sample(kept, device) -> Tensor | None:
@@ -617,8 +618,7 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         dev = self._device
         self._ticks = ours["ticks"]
         self._skipped = ours.get("skipped", 0)
-        self._feat = F.init(len(self.param_groups), device=dev)  # keys a state dict of an older lropt lacks
-        self._feat.update({k: v.to(dev) for k, v in ours["features"].items()})
+        self._feat = F.restore(ours["features"], len(self.param_groups), device=dev)
         self._update_ratio = ours["update_ratio"].to(dev)
         saved = ours.get("prev_update") or [((), None)] * len(self.param_groups)
         self._prev_update = [(tuple(idx), _kept_sample(kept, dev)) for idx, kept in saved]

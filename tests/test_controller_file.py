@@ -99,25 +99,27 @@ def test_controller_validates_config():
         LRController(max_log_step=0)
 
 
-def test_a_feature_spec_1_file_loads_and_computes_what_it_did(tmp_path):
-    """Files from before ``grad_align`` load with a zero column for it: same outputs, new input ignored."""
-    old = LRController(num_features=9)
+@pytest.mark.parametrize("version, inputs", [(1, 9), (2, 10)])
+def test_an_older_feature_spec_file_loads_and_computes_what_it_did(tmp_path, version, inputs):
+    """Files from before ``grad_align`` (spec 1) or ``val_vs_best`` (spec 2) load with zero columns for the
+    features added since: same outputs, new inputs ignored."""
+    old = LRController(num_features=inputs)
     with torch.no_grad():
         for p in old.parameters():
             p.normal_(0, 0.5)
-    payload = _payload(feature_spec={"version": 1, "names": list(lropt.features.FEATURE_NAMES[:9])},
+    payload = _payload(feature_spec={"version": version, "names": list(lropt.features.FEATURE_NAMES[:inputs])},
                        config=dict(old.config), state_dict=old.state_dict())
-    torch.save(payload, tmp_path / "v1.pt")
-    new = load_controller(tmp_path / "v1.pt")
-    assert new.config["num_features"] == lropt.features.num_features() == 10
+    torch.save(payload, tmp_path / "old.pt")
+    new = load_controller(tmp_path / "old.pt")
+    assert new.config["num_features"] == lropt.features.num_features() == 11
     torch.manual_seed(1)
-    feats = torch.randn(3, 10)
+    feats = torch.randn(3, 11)
     with torch.no_grad():
-        a = old(feats[:, :9], old.init_state(3))
+        a = old(feats[:, :inputs], old.init_state(3))
         b = new(feats, new.init_state(3))
     assert torch.equal(a["log_mult"], b["log_mult"]) and b["log_mult"].abs().max() > 0
-    # a spec 1 file whose names differ is still refused
-    bad = dict(payload, feature_spec={"version": 1, "names": ["x"] * 9})
+    # an old file whose names differ is still refused
+    bad = dict(payload, feature_spec={"version": version, "names": ["x"] * inputs})
     torch.save(bad, tmp_path / "bad.pt")
     with pytest.raises(ValueError, match="feature spec"):
         load_controller(tmp_path / "bad.pt")

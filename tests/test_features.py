@@ -105,3 +105,34 @@ def test_extend_shares_validation_stats():
     ext = F.extend(state, 2)
     assert ext["val_delta"].tolist() == [state["val_delta"][0].item()] * 3
     assert ext["count"].shape == (3,)
+
+
+def _val_vs_best(vals) -> list[float]:
+    """The ``val_vs_best`` feature after each validation loss in ``vals``."""
+    state, out = F.init(1), []
+    for v in vals:
+        state = F.observe_val(state, torch.tensor(v))
+        feats, state, _ = F.update(state, loss=torch.tensor(1.0), grad_norm=torch.tensor([1.0]),
+                                   update_ratio=torch.zeros(1), log_mult=torch.zeros(1), grad_align=torch.zeros(1))
+        out.append(feats[0, F.FEATURE_NAMES.index("val_vs_best")].item())
+    return out
+
+
+def test_val_vs_best_is_zero_while_improving_and_stays_up_after_the_turn():
+    got = _val_vs_best([1.0, 0.8, 0.5, 0.55, 0.6, 0.58, float("nan"), 0.4, 5.0])
+    assert got[:3] == [0.0, 0.0, 0.0]                                  # improving: at its best
+    assert math.isclose(got[3], math.log(0.55 / 0.5) / 0.3, rel_tol=1e-5)
+    assert math.isclose(got[5], math.log(0.58 / 0.5) / 0.3, rel_tol=1e-5)  # persists (val_delta < 0 here)
+    assert got[6] == got[5]                                            # a NaN validation loss is ignored
+    assert got[7] == 0.0                                               # a new best
+    assert got[8] == 1.0                                               # clipped
+
+
+def test_restore_starts_val_best_of_an_older_state_at_the_last_validation_loss():
+    old = F.observe_val(F.observe_val(F.init(2), torch.tensor(2.0)), torch.tensor(3.0))
+    del old["val_best"]                                                # saved by lropt before feature spec 3
+    state = F.restore(old, 2)
+    assert torch.equal(state["val_best"], old["val_last"])
+    assert set(state) == set(F.init(2))
+    state = F.observe_val(state, torch.tensor(3.3))
+    assert torch.allclose(state["val_best"], torch.log(torch.tensor([3.0, 3.0])))

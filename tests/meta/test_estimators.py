@@ -114,7 +114,8 @@ def test_on_an_overfitting_run_the_val_objective_says_lower_the_lr_and_train_say
     bias_grad = {}
     for objective in ("val", "train"):
         grads = []
-        for rep in range(2):
+        for rep in range(4):  # single draws disagree in sign now and then; the mean of four has not
+            torch.manual_seed(rep)                        # the controller's random cell weights
             ctrl = LRController()
             g = start_group(task, inner_optimizer("adam"), [3e-3] * 16, 400, lambda b: ctrl.init_state(b),
                             init_seeds=[s // 2 for s in range(16)], show_progress=True)
