@@ -223,11 +223,12 @@ def update(
 def observe_val(state: dict[str, Tensor], val_loss: Tensor) -> dict[str, Tensor]:
     """Record a validation loss; the ``val_delta`` feature becomes the change of its log.
 
-    A non-finite validation loss is ignored.
+    A non-finite or non-positive validation loss is ignored: its log means nothing, and a
+    floor value would stand as the best for the rest of the run (``val_vs_best``).
     """
     count = state["count"]
     val_loss = val_loss.detach().to(count.dtype)
-    ok = torch.isfinite(val_loss).expand_as(count)
+    ok = (torch.isfinite(val_loss) & (val_loss > 0)).expand_as(count)
     log_val = _safe_log(val_loss).expand_as(count)
     seen = state["val_seen"] > 0
     delta = torch.where(seen, log_val - state["val_last"], torch.zeros_like(count))

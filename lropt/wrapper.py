@@ -475,18 +475,24 @@ class LROptimizerWrapper(torch.optim.Optimizer):
             self._host_mults = self.multipliers().tolist()  # one transfer per controller call
 
     def _run_control(self, inputs: dict):
-        """:func:`_features_and_control` on this wrapper's state, compiled when ``compile`` is set."""
-        if self._control_fn is None:
-            self._control_fn = (torch.compile(_features_and_control, fullgraph=True, dynamic=False)
-                                if self.compile else _features_and_control)
+        """:func:`_features_and_control` on this wrapper's state, compiled when ``compile`` is set.
+
+        When the compiled call fails and the eager one does not, the failure was the compiler's (no C++
+        compiler, an unsupported Python, torch's recompile limit): warn once and stay eager. When the
+        eager call fails too, its error is the real one and is raised as it is."""
+        args = (self._feat, self._ctrl_state, self.controller)
+        if not self.compile or self._control_fn is _features_and_control:
+            return _features_and_control(*args, **inputs)
         try:
-            return self._control_fn(self._feat, self._ctrl_state, self.controller, **inputs)
-        except Exception as exc:  # noqa: BLE001 - a compiler failure must not stop training
-            if self._control_fn is _features_and_control:
-                raise
-            warnings.warn(f"lropt: compile=True failed ({type(exc).__name__}: {exc}); running eager", stacklevel=4)
+            if self._control_fn is None:
+                # dynamic=None: a new group count is traced once more with symbolic sizes, not per count
+                self._control_fn = torch.compile(_features_and_control, fullgraph=True, dynamic=None)
+            return self._control_fn(*args, **inputs)
+        except Exception as exc:  # noqa: BLE001 - told apart from a real error by the eager call below
             self._control_fn = _features_and_control
-            return self._control_fn(self._feat, self._ctrl_state, self.controller, **inputs)
+            out = _features_and_control(*args, **inputs)
+            warnings.warn(f"lropt: compile=True failed ({type(exc).__name__}: {exc}); running eager", stacklevel=4)
+            return out
 
     @contextlib.contextmanager
     def _multiplied_lrs(self):

@@ -136,3 +136,10 @@ def test_restore_starts_val_best_of_an_older_state_at_the_last_validation_loss()
     assert set(state) == set(F.init(2))
     state = F.observe_val(state, torch.tensor(3.3))
     assert torch.allclose(state["val_best"], torch.log(torch.tensor([3.0, 3.0])))
+
+
+def test_a_non_positive_validation_loss_is_ignored():
+    """Its log means nothing; a floor value would stand as the best for the rest of the run."""
+    got = _val_vs_best([0.5, 0.0, -1.0, 0.6])
+    assert got[1] == got[2] == 0.0
+    assert math.isclose(got[3], math.log(0.6 / 0.5) / 0.3, rel_tol=1e-5)

@@ -386,3 +386,23 @@ def test_warm_up_start_climbs_with_the_network_and_is_validated():
     for bad in (0.5, -5.0):
         with pytest.raises(ValueError, match="start_log_mult"):
             LRController(start_log_mult=bad)
+
+
+def test_a_state_dict_from_before_val_vs_best_loads_and_starts_its_best_at_the_last_val(model):
+    """Saved by lropt with feature spec 2: no ``val_best`` in the statistics, 10-input weights."""
+    opt = LROptimizerWrapper(adamw(model), controller=active_controller())
+    train(opt, model, 4)
+    opt.observe(val_loss=2.0)
+    opt.observe(val_loss=3.0)
+    sd = opt.state_dict()
+    old = dict(sd, lropt=dict(sd["lropt"]))
+    old["lropt"]["features"] = {k: v for k, v in sd["lropt"]["features"].items() if k != "val_best"}
+    weights = dict(sd["lropt"]["controller"]["weights"])
+    weights["cell.weight_ih"] = weights["cell.weight_ih"][:, :10].clone()
+    old["lropt"]["controller"] = dict(sd["lropt"]["controller"], weights=weights)
+    fresh = LROptimizerWrapper(adamw(make_model()), controller=active_controller(seed=1))
+    fresh.load_state_dict(old)
+    assert fresh.controller.cell.weight_ih[:, 10].eq(0).all()
+    torch.testing.assert_close(fresh.controller.cell.weight_ih[:, :10], weights["cell.weight_ih"])
+    assert torch.equal(fresh._feat["val_best"], fresh._feat["val_last"])   # 3.0, not the 2.0 it never saw
+    assert torch.allclose(fresh._feat["val_last"], torch.log(torch.tensor(3.0)))

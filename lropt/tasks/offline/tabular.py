@@ -8,8 +8,8 @@ was meta-trained or selected on: ``cells`` (cell segmentation quality),
 three more from ``modeldata``, added later as a second untouched set: ``hpc``
 (compute-job run time), ``attrition`` (employee attrition) and ``grants``
 (grant success, a wide mostly-binary table); and a third: ``credit`` (credit
-scoring, rows with a missing value dropped), ``ad`` (cognitive impairment from 129
-blood measurements and the APOE genotype, 333 rows) and ``pdspeech`` (Parkinson's from 751 voice
+scoring, rows with a missing value dropped), ``ad`` (cognitive impairment from 128
+blood measurements, sex and the APOE genotype, 333 rows) and ``pdspeech`` (Parkinson's from 750 voice
 measurements, 252 rows).
 Features are standardised with the training split's statistics; the
 train/validation split is stratified and fixed by ``split_seed``.
@@ -124,12 +124,12 @@ def load_credit():
 
 
 def load_ad():
-    """129 blood measurements and the APOE genotype (one-hot: 135 features), impaired/control (333 rows)."""
+    """128 blood measurements, sex and the APOE genotype (one-hot: 135 features), impaired/control (333 rows)."""
     return _modeldata("ad_data", "Class")
 
 
 def load_pdspeech():
-    """751 voice-recording measurements per subject, Parkinson's/control (252 rows)."""
+    """750 voice-recording measurements and sex per subject (751 features), Parkinson's/control (252 rows)."""
     return _modeldata("pd_speech", "class")
 
 
@@ -195,8 +195,7 @@ class TabularTask(ArrayTask):
 def _mlp_task(name: str, dataset: str, *, rows: str, n_features: int, n_classes: int, hidden: int, depth: int,
               steps: int, batch: int, adam_lr: float, sgd_lr: float, about: str):
     """A factory ``(**params) -> TabularTask`` for one data set; ``params`` override its defaults."""
-    layers = f"{depth}x{hidden}" if depth > 1 else f"1x{hidden}"
-    description = f"{about} ({rows}), {layers} ReLU MLP"
+    description = f"{about} ({rows}), {depth}x{hidden} ReLU MLP"
     defaults = dict(name=name, family=dataset, dataset=dataset, n_features=n_features, n_classes=n_classes,
                     hidden=hidden, depth=depth, default_steps=steps, batch_size=batch,
                     base_lrs={"adam": adam_lr, "adamw": adam_lr, "sgd": sgd_lr}, description=description)
