@@ -82,3 +82,20 @@ def test_logging_syncs_only_on_log_steps(tmp_path):
             opt.zero_grad(set_to_none=True)
     opt.close()
     assert any((tmp_path / "tb").rglob("events.out.tfevents.*"))
+
+
+def test_compiled_controller_step_does_not_sync_and_matches_eager():
+    """compile=True on CUDA: once compiled (the first calls may sync while compiling), no step waits for
+    the device, and the multipliers follow the eager wrapper's."""
+    runs = {}
+    for compile_ in (False, True):
+        model, opt, batches = setup(active_controller(), 1, compile=compile_)
+        mults = []
+        for step in range(10):
+            loss = forward_backward(model, batches[step % len(batches)])
+            with sync_is_error() if step >= 4 else contextlib.nullcontext():
+                opt.step(loss=loss)
+                opt.zero_grad(set_to_none=True)
+            mults.append(opt.multipliers().clone())
+        runs[compile_] = torch.stack(mults)
+    torch.testing.assert_close(runs[True], runs[False], rtol=1e-4, atol=1e-6)
