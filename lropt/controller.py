@@ -27,7 +27,13 @@ above its slow EMA), the log-multiplier falls by ``guard_log_step`` (default:
 where the LR may move faster than ``exp(max_log_step)`` per call. Requiring a rising loss keeps the guard from
 pinning the LR at its floor when the loss sits high but flat (after a data
 shift or a reset): once the loss stops rising the network decides again. It is part of the
-controller, so meta-training trains with the same rule it is deployed with. The head is zero-initialised: an untrained controller
+controller, so meta-training trains with the same rule it is deployed with.
+
+Overfitting guard (``overfit_guard > 0``, off by default): while the last validation loss is
+more than ``overfit_guard`` (in log terms) above the best seen, the log-multiplier falls by at
+least ``guard_log_step`` per call. On tasks that overfit, the validation loss turns up while a
+learned controller may still hold the LR high; the schedules that decay early then end lower.
+With ``observe(val_loss=...)`` never called the feature reads 0 and the guard never acts. The head is zero-initialised: an untrained controller
 outputs ``delta == 0`` exactly, the multiplier stays exactly at its start (1.0
 unless ``start_log_mult`` is set), and with the default start the wrapped
 optimizer's trajectory is bit-identical to the bare one.
@@ -44,6 +50,7 @@ from . import features as F
 CELLS = ("gru", "lstm")
 _LOSS_VS_START = F.FEATURE_NAMES.index("loss_vs_start")
 _LOSS_TREND = F.FEATURE_NAMES.index("loss_trend")
+_VAL_VS_BEST = F.FEATURE_NAMES.index("val_vs_best")
 _LOSS_VS_START_SCALE = 3.0  # features.update scales log(L / L0) by 1/3
 
 
@@ -79,6 +86,8 @@ class LRController(nn.Module):
         guard_loss_ratio: divergence guard threshold (0: off), see the module docstring.
         guard_log_step: how fast the guard lowers the log-multiplier per call (default ``max_log_step``).
         start_log_mult: the log-multiplier before the first call (warm-up start), in ``[-max_log_mult, 0]``.
+        overfit_guard: overfitting guard threshold (0: off), a log-ratio of the last validation loss
+            to the best, in ``(0, 0.3)``; see the module docstring.
     """
 
     def __init__(
@@ -91,6 +100,7 @@ class LRController(nn.Module):
         guard_loss_ratio: float = 0.0,
         guard_log_step: float | None = None,
         start_log_mult: float = 0.0,
+        overfit_guard: float = 0.0,
     ):
         super().__init__()
         num_features = F.num_features() if num_features is None else num_features
@@ -110,6 +120,10 @@ class LRController(nn.Module):
             raise ValueError(f"need 0 < guard_log_step <= max_log_mult, got guard_log_step={guard_log_step}")
         if not -max_log_mult <= start_log_mult <= 0:
             raise ValueError(f"need -max_log_mult <= start_log_mult <= 0, got start_log_mult={start_log_mult}")
+        if not (overfit_guard == 0.0 or 0.0 < overfit_guard < F.VAL_VS_BEST_CLIP):
+            raise ValueError(f"overfit_guard must be 0 (off) or in (0, {F.VAL_VS_BEST_CLIP}), got {overfit_guard}")
+        if overfit_guard and num_features <= _VAL_VS_BEST:
+            raise ValueError(f"overfit_guard needs the val_vs_best input (feature spec 3); num_features={num_features}")
         self.config = {
             "hidden_size": hidden_size,
             "cell": cell,
@@ -122,6 +136,8 @@ class LRController(nn.Module):
             self.config["guard_log_step"] = float(guard_log_step)
         if start_log_mult != 0:   # likewise
             self.config["start_log_mult"] = float(start_log_mult)
+        if overfit_guard != 0:   # likewise
+            self.config["overfit_guard"] = float(overfit_guard)
         cell_cls = nn.GRUCell if cell == "gru" else nn.LSTMCell
         self.cell = cell_cls(num_features, hidden_size)
         self.head = nn.Linear(hidden_size, 1)
@@ -135,7 +151,7 @@ class LRController(nn.Module):
     #: Settings that change what the controller does but not its weights' shapes; the optional ones are
     #: written only when not at their default (absent: default), so files stay readable by older lropt.
     BEHAVIOUR_KEYS = ("max_log_step", "max_log_mult", "guard_loss_ratio")
-    OPTIONAL_BEHAVIOUR_KEYS = ("guard_log_step", "start_log_mult")
+    OPTIONAL_BEHAVIOUR_KEYS = ("guard_log_step", "start_log_mult", "overfit_guard")
 
     def take_settings(self, saved: dict | None) -> None:
         """Adopt ``saved``'s behaviour settings in place (a saved config; shapes are the caller's to check).
@@ -185,6 +201,9 @@ class LRController(nn.Module):
             above = x[..., _LOSS_VS_START] > math.log(self.config["guard_loss_ratio"]) / _LOSS_VS_START_SCALE
             rising = x[..., _LOSS_TREND] > 0
             delta = torch.where(above & rising, torch.full_like(delta, -self.config.get("guard_log_step", step)), delta)
+        if self.config.get("overfit_guard", 0.0) > 0:
+            over = x[..., _VAL_VS_BEST] > self.config["overfit_guard"] / F.VAL_VS_BEST_CLIP
+            delta = torch.where(over, torch.clamp(delta, max=-self.config.get("guard_log_step", step)), delta)
         bound = self.config["max_log_mult"]
         log_mult = torch.clamp(state["log_mult"] + delta, -bound, bound)
         new = {"h": h, "log_mult": log_mult}
@@ -202,5 +221,8 @@ class LRController(nn.Module):
         return {k: torch.cat([v, fresh[k]]) for k, v in state.items()}
 
     def is_identity(self) -> bool:
-        """True when the head is all zeros and the start is 1.0: the multiplier can never leave 1.0."""
-        return self.start_log_mult == 0 and bool((self.head.weight == 0).all() and (self.head.bias == 0).all())
+        """True when the head is all zeros, the start is 1.0 and no guard is on: the multiplier can never
+        leave 1.0."""
+        guarded = self.config["guard_loss_ratio"] > 0 or self.config.get("overfit_guard", 0.0) > 0
+        return (self.start_log_mult == 0 and not guarded
+                and bool((self.head.weight == 0).all() and (self.head.bias == 0).all()))

@@ -71,6 +71,9 @@ FEATURE_VERSION = 3
 #: 0.01 (typical of noisy, high-dimensional gradients) reads about 0.15, 0.1 about 0.5.
 ALIGN_SCALE = 100.0
 
+#: ``val_vs_best`` reads ``clip(log(last val / best val), 0, VAL_VS_BEST_CLIP) / VAL_VS_BEST_CLIP``.
+VAL_VS_BEST_CLIP = 0.3
+
 FAST_BETA = 0.9
 SLOW_BETA = 0.99
 _TINY = 1e-12
@@ -199,7 +202,7 @@ def update(
             _scaled_clip(ratio + 3.0, -4.0, 4.0, 4.0),
             _scaled_clip(torch.nan_to_num(log_mult.detach().to(count.dtype)), -5.0, 5.0, 5.0),
             _signed_log(align_hat, ALIGN_SCALE),
-            _scaled_clip(state["val_last"] - state["val_best"], 0.0, 0.3, 0.3),
+            _scaled_clip(state["val_last"] - state["val_best"], 0.0, VAL_VS_BEST_CLIP, VAL_VS_BEST_CLIP),
         ],
         dim=-1,
     )

@@ -31,6 +31,11 @@ def test_shipped_controllers_load():
     # the README's promise: the default starts at 0.3x the base LR (warm-up start); default-v1 at 1x
     assert math.exp(load_controller(shipped["default"]).config["start_log_mult"]) == pytest.approx(0.3, rel=1e-5)
     assert "start_log_mult" not in load_controller(shipped["default-v1"]).config
+    # the default is the generation-2 weights (default-v2) with the overfitting guard on
+    default, v2 = load_controller(shipped["default"]), load_controller(shipped["default-v2"])
+    assert default.config["overfit_guard"] == pytest.approx(0.03) and "overfit_guard" not in v2.config
+    for (k, a), (_, b) in zip(default.state_dict().items(), v2.state_dict().items()):
+        assert torch.equal(a, b), k
 
 
 def _payload(**changes):

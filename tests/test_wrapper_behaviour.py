@@ -293,6 +293,43 @@ def test_divergence_guard_forces_the_lr_down_while_loss_is_above_the_ratio():
         LRController(guard_loss_ratio=0.5)
 
 
+def test_overfitting_guard_forces_the_lr_down_while_validation_is_above_its_best():
+    from lropt import features as F
+
+    ctrl = active_controller(overfit_guard=0.03)
+    with torch.no_grad():
+        ctrl.head.bias.fill_(10.0)                       # the network alone would raise the LR
+    feats = torch.zeros(3, F.num_features())
+    col = F.FEATURE_NAMES.index("val_vs_best")
+    # 5% above the best; 2% above (under the threshold); at the best
+    feats[:, col] = torch.tensor([math.log(1.05), math.log(1.02), 0.0]) / F.VAL_VS_BEST_CLIP
+    unguarded = active_controller()
+    unguarded.load_state_dict(ctrl.state_dict())
+    with torch.no_grad():
+        out = ctrl(feats, ctrl.init_state(3))
+        off = unguarded(feats, ctrl.init_state(3))
+    assert float(out["log_mult"][0]) == pytest.approx(-0.1)
+    assert torch.equal(out["log_mult"][1:], off["log_mult"][1:]) and (off["log_mult"] > 0).all()
+    assert "overfit_guard" not in active_controller().config and not ctrl.is_identity()
+    for bad in (-0.1, 0.3, 1.0):
+        with pytest.raises(ValueError, match="overfit_guard"):
+            LRController(overfit_guard=bad)
+    with pytest.raises(ValueError, match="val_vs_best"):
+        LRController(overfit_guard=0.03, num_features=10)
+
+
+def test_the_overfitting_guard_turns_a_rising_validation_loss_into_a_falling_lr(model):
+    """Through the wrapper: the shipped default's guard acts once observe() reports a loss 5% above its best."""
+    opt = LROptimizerWrapper(adamw(model), controller="default", total_steps=100)
+    assert opt.controller.config["overfit_guard"] == pytest.approx(0.03)
+    train(opt, model, 10)
+    opt.observe(val_loss=1.0)
+    opt.observe(val_loss=1.05)
+    before = opt.multipliers().clone()
+    train(opt, model, 5, start=10)
+    assert torch.allclose(opt.multipliers(), before * math.exp(-0.5), rtol=1e-4)
+
+
 def test_zero_gradients_keep_the_lr_finite_and_positive(model):
     opt = LROptimizerWrapper(adamw(model), controller=active_controller())
     for step in range(5):

@@ -67,6 +67,7 @@ class ControllerConfig:
     guard_loss_ratio: float = 0.0      # > 1: force the LR down while loss > ratio x first loss
     guard_log_step: float = 0.0        # how fast the guard lowers the log-multiplier; 0: max_log_step
     start_log_mult: float = 0.0        # < 0: warm-up start, the multiplier begins at exp(start_log_mult)
+    overfit_guard: float = 0.0         # > 0: force the LR down while val loss > exp(guard) x its best
 
     def kwargs(self) -> dict:
         """The :class:`lropt.LRController` arguments."""
