@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from lropt import LRController, LROptimizerWrapper
+from lropt import features as F
 from common import active_controller, loss_at, make_model, two_groups
 
 
@@ -273,12 +274,16 @@ def test_skip_nonfinite_sees_a_nan_outside_the_sample():
     assert opt._skipped == 1
 
 
-def test_divergence_guard_forces_the_lr_down_while_loss_is_above_the_ratio():
-    from lropt import features as F
-
-    ctrl = active_controller(guard_loss_ratio=1.5)
+def raising_controller(**kwargs) -> LRController:
+    """An active controller whose network alone would raise the LR, so a guard's push down shows."""
+    ctrl = active_controller(**kwargs)
     with torch.no_grad():
-        ctrl.head.bias.fill_(10.0)                       # the network alone would raise the LR
+        ctrl.head.bias.fill_(10.0)
+    return ctrl
+
+
+def test_divergence_guard_forces_the_lr_down_while_loss_is_above_the_ratio():
+    ctrl = raising_controller(guard_loss_ratio=1.5)
     feats = torch.zeros(4, F.num_features())
     col = F.FEATURE_NAMES.index("loss_vs_start")
     trend = F.FEATURE_NAMES.index("loss_trend")
@@ -294,15 +299,10 @@ def test_divergence_guard_forces_the_lr_down_while_loss_is_above_the_ratio():
 
 
 def test_overfitting_guard_forces_the_lr_down_while_validation_is_above_its_best():
-    from lropt import features as F
-
-    ctrl = active_controller(overfit_guard=0.03)
-    with torch.no_grad():
-        ctrl.head.bias.fill_(10.0)                       # the network alone would raise the LR
+    ctrl = raising_controller(overfit_guard=0.03)
     feats = torch.zeros(3, F.num_features())
-    col = F.FEATURE_NAMES.index("val_vs_best")
     # 5% above the best; 2% above (under the threshold); at the best
-    feats[:, col] = torch.tensor([math.log(1.05), math.log(1.02), 0.0]) / F.VAL_VS_BEST_CLIP
+    feats[:, F.FEATURE_NAMES.index("val_vs_best")] = torch.log(torch.tensor([1.05, 1.02, 1.0])) / F.VAL_VS_BEST_CLIP
     unguarded = active_controller()
     unguarded.load_state_dict(ctrl.state_dict())
     with torch.no_grad():
