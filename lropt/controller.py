@@ -33,7 +33,9 @@ Overfitting guard (``overfit_guard > 0``, off by default): while the last valida
 more than ``overfit_guard`` (in log terms) above the best seen, the log-multiplier falls by at
 least ``guard_log_step`` per call. On tasks that overfit, the validation loss turns up while a
 learned controller may still hold the LR high; the schedules that decay early then end lower.
-With ``observe(val_loss=...)`` never called the feature reads 0 and the guard never acts. The head is zero-initialised: an untrained controller
+With ``observe(val_loss=...)`` never called the feature reads 0 and the guard never acts.
+
+The head is zero-initialised: an untrained controller
 outputs ``delta == 0`` exactly, the multiplier stays exactly at its start (1.0
 unless ``start_log_mult`` is set), and with the default start the wrapped
 optimizer's trajectory is bit-identical to the bare one.
@@ -197,13 +199,14 @@ class LRController(nn.Module):
             h, c = _gru_cell(self.cell, x, state["h"]), None
         step = self.config["max_log_step"]
         delta = step * torch.tanh(self.head(h).squeeze(-1))
+        guard_step = self.config.get("guard_log_step", step)   # both guards push down at this rate
         if self.config["guard_loss_ratio"] > 0:
             above = x[..., _LOSS_VS_START] > math.log(self.config["guard_loss_ratio"]) / _LOSS_VS_START_SCALE
             rising = x[..., _LOSS_TREND] > 0
-            delta = torch.where(above & rising, torch.full_like(delta, -self.config.get("guard_log_step", step)), delta)
+            delta = torch.where(above & rising, torch.full_like(delta, -guard_step), delta)
         if self.config.get("overfit_guard", 0.0) > 0:
             over = x[..., _VAL_VS_BEST] > self.config["overfit_guard"] / F.VAL_VS_BEST_CLIP
-            delta = torch.where(over, torch.clamp(delta, max=-self.config.get("guard_log_step", step)), delta)
+            delta = torch.where(over, torch.clamp(delta, max=-guard_step), delta)
         bound = self.config["max_log_mult"]
         log_mult = torch.clamp(state["log_mult"] + delta, -bound, bound)
         new = {"h": h, "log_mult": log_mult}

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from . import features as F
 from .controller import LRController
-from .controller_file import resolve_controller, with_zero_inputs
+from .controller_file import FEATURE_MIGRATIONS, resolve_controller, with_zero_inputs
 from .lr_facade import ControllerScheduler
 
 
@@ -103,11 +103,11 @@ def _flat_sample(tensors: list[Tensor], stride: int, device) -> Tensor:
 
 
 def _upgrade_weights(weights: dict) -> dict:
-    """Controller weights from a state dict saved by an older lropt (feature spec 1 or 2: two or one
-    inputs fewer) upgraded as controller files are; other weights unchanged."""
+    """Controller weights from a state dict saved by an older lropt (an older feature spec: as many inputs
+    fewer as migrations lie between) upgraded as controller files are; other weights unchanged."""
     w = weights.get("cell.weight_ih")
     missing = 0 if w is None else F.num_features() - w.shape[1]
-    return with_zero_inputs(weights, missing) if missing in (1, 2) else weights
+    return with_zero_inputs(weights, missing) if 0 < missing <= len(FEATURE_MIGRATIONS) else weights
 
 
 def _kept_sample(kept, device) -> Tensor | None:

