@@ -58,6 +58,9 @@ ENTRIES: dict[str, Entry] = {
     "credit-mlp": Entry("credit-mlp", "offline", "offline.tabular:credit_mlp", rows=4039, params=6_018),
     "ad-mlp": Entry("ad-mlp", "offline", "offline.tabular:ad_mlp", rows=333, params=8_834),
     "pdspeech-mlp": Entry("pdspeech-mlp", "offline", "offline.tabular:pdspeech_mlp", rows=252, params=48_258),
+    "wachurn-mlp": Entry("wachurn-mlp", "offline", "offline.tabular:wachurn_mlp", rows=7032, params=6_914),
+    "hepatic-mlp": Entry("hepatic-mlp", "offline", "offline.tabular:hepatic_mlp", rows=281, params=24_323),
+    "lending-mlp": Entry("lending-mlp", "offline", "offline.tabular:lending_mlp", rows=9857, params=11_970),
     "foodreviews-bow": Entry(
         "foodreviews-bow", "offline", "offline.reviews_small:foodreviews_bow", rows=5000, params=473_090
     ),

@@ -8,7 +8,8 @@ from .digits_cnn import DigitsCNNTask, digits_cnn
 from .reviews_minilm import ReviewsMiniLMTask, foodreviews_minilm
 from .reviews_small import ReviewWordsTask, foodreviews_bow, foodreviews_textcnn
 from .tabular import (TabularTask, ad_mlp, attrition_mlp, breast_cancer, cells_mlp, churn_mlp, credit_mlp, digits_mlp,
-                      grants_mlp, hpc_mlp, leaves_mlp, pdspeech_mlp, titanic, wine)
+                      grants_mlp, hepatic_mlp, hpc_mlp, leaves_mlp, lending_mlp, pdspeech_mlp, titanic, wachurn_mlp,
+                      wine)
 
 __all__ = [
     "DigitsCNNTask",
@@ -29,6 +30,9 @@ __all__ = [
     "credit_mlp",
     "ad_mlp",
     "pdspeech_mlp",
+    "wachurn_mlp",
+    "hepatic_mlp",
+    "lending_mlp",
     "foodreviews_minilm",
     "foodreviews_bow",
     "foodreviews_textcnn",

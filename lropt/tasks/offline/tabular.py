@@ -12,9 +12,12 @@ checks:
   ``grants`` (grant success, a wide mostly-binary table);
 - ``credit`` (credit scoring), ``ad`` (cognitive impairment from 128 blood
   measurements, sex and the APOE genotype, 333 rows), ``pdspeech``
-  (Parkinson's from 750 voice measurements, 252 rows).
+  (Parkinson's from 750 voice measurements, 252 rows);
+- ``wachurn`` (telecom churn, another company's), ``hepatic`` (drug liver
+  injury none/mild/severe from 376 assay and fingerprint columns, 281 rows),
+  ``lending`` (loan outcome, 5% bad).
 
-Rows with a missing value are dropped (only ``credit`` has any).
+Rows with a missing value are dropped (``credit`` and ``wachurn`` have some).
 Features are standardised with the training split's statistics; the
 train/validation split is stratified and fixed by ``split_seed``.
 """
@@ -137,6 +140,23 @@ def load_pdspeech():
     return _modeldata("pd_speech", "class")
 
 
+def load_wachurn():
+    """Telecom customer records (services, contract and payment one-hot) and churn yes/no (7032 rows of 7043:
+    those with a missing value are dropped)."""
+    return _modeldata("wa_churn", "churn")
+
+
+def load_hepatic():
+    """184 bio-assay and 192 chemical-fingerprint columns per drug, liver injury none/mild/severe (281 rows)."""
+    return _modeldata("hepatic_injury_qsar", "class")
+
+
+def load_lending():
+    """Lending Club loans (term, sub-grade, state, verification, employment length one-hot) and outcome
+    good/bad (9857 rows, 517 bad)."""
+    return _modeldata("lending_club", "Class")
+
+
 LOADERS = {
     "digits": load_digits,
     "breast_cancer": load_breast_cancer,
@@ -151,6 +171,9 @@ LOADERS = {
     "credit": load_credit,
     "ad": load_ad,
     "pdspeech": load_pdspeech,
+    "wachurn": load_wachurn,
+    "hepatic": load_hepatic,
+    "lending": load_lending,
 }
 
 
@@ -247,3 +270,12 @@ ad_mlp = _mlp_task("ad-mlp", "ad", rows="333 rows, 135 features, cognitive impai
 pdspeech_mlp = _mlp_task("pdspeech-mlp", "pdspeech", rows="252 rows, 751 features, Parkinson's disease",
                          n_features=751, n_classes=2, hidden=64, depth=1, steps=100, batch=16, adam_lr=1e-3,
                          sgd_lr=0.05, about="modeldata pd_speech")
+wachurn_mlp = _mlp_task("wachurn-mlp", "wachurn", rows="7032 rows, 40 features, customer churn", n_features=40,
+                        n_classes=2, hidden=64, depth=2, steps=650, batch=64, adam_lr=1e-3, sgd_lr=0.05,
+                        about="modeldata wa_churn")
+hepatic_mlp = _mlp_task("hepatic-mlp", "hepatic", rows="281 rows, 376 features, 3 liver-injury classes",
+                        n_features=376, n_classes=3, hidden=64, depth=1, steps=100, batch=16, adam_lr=1e-3,
+                        sgd_lr=0.05, about="modeldata hepatic_injury_qsar")
+lending_mlp = _mlp_task("lending-mlp", "lending", rows="9857 rows, 119 features, loan outcome", n_features=119,
+                        n_classes=2, hidden=64, depth=2, steps=900, batch=64, adam_lr=1e-3, sgd_lr=0.05,
+                        about="modeldata lending_club")
