@@ -118,6 +118,38 @@ def _kept_sample(kept, device) -> Tensor | None:
     return None if kept is None else kept.to(device)
 
 
+def _check_capturable(optimizer, *, every: int, skip_nonfinite: bool) -> None:
+    """Refuse settings a replayed CUDA graph cannot honour, naming the one to change."""
+    if every != 1:
+        raise ValueError(f"capturable=True needs every=1 (a graph replays the same step each time), got every={every}")
+    if skip_nonfinite:
+        raise ValueError("capturable=True cannot be used with skip_nonfinite=True (the check needs a host sync)")
+    for i, g in enumerate(optimizer.param_groups):
+        if not isinstance(g["lr"], Tensor):
+            raise ValueError(f"capturable=True needs a tensor LR in every group (lr=torch.tensor(...)); "
+                             f"group {i} has lr={g['lr']!r}")
+
+
+def _copy_into(old, new):
+    """``new``'s values in ``old``'s tensors (a dict of tensors or one tensor), so a captured graph that
+    reads ``old`` sees them; ``new`` itself where there is nothing to copy into or the shapes differ."""
+    if old is None or new is None:
+        return new
+    if isinstance(old, dict):
+        if old.keys() != new.keys() or any(old[k].shape != new[k].shape for k in old):
+            return new
+        for k in old:
+            old[k].copy_(new[k])
+        return old
+    if old.shape != new.shape:
+        return new
+    return old.copy_(new)
+
+
+def _capturing() -> bool:
+    return torch.cuda.is_available() and torch.cuda.is_current_stream_capturing()
+
+
 def _stepped_indices(group) -> tuple:
     """Indices in ``group["params"]`` of the parameters that have a gradient."""
     return tuple(j for j, p in enumerate(group["params"]) if p.grad is not None)
@@ -166,6 +198,12 @@ class LROptimizerWrapper(torch.optim.Optimizer):
             first calls compile, which takes seconds). Same results as eager
             to float rounding. Falls back to eager with a warning when
             compiling fails (no C++ compiler, an unsupported platform).
+        capturable: keep every piece of lropt state in the same tensors across
+            steps (updated in place, the step counter on the device), so that a
+            CUDA graph can capture ``step(loss=static_loss)`` and replay it. Needs
+            a tensor LR in every group, ``every=1`` and ``skip_nonfinite=False``
+            (else ``ValueError``). Capture after loading a state dict or adding a
+            group (those replace the state tensors); replays do not log to TensorBoard.
     """
 
     _step_supports_amp_scaling = False  # GradScaler must unscale and check for infs before our step
@@ -181,6 +219,7 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         log_every: int = 50,
         skip_nonfinite: bool = False,
         compile: bool = False,
+        capturable: bool = False,
     ):
         if isinstance(optimizer, LROptimizerWrapper):
             raise TypeError("optimizer is already an LROptimizerWrapper")
@@ -195,6 +234,8 @@ class LROptimizerWrapper(torch.optim.Optimizer):
             raise ValueError("optimizer has no parameter groups")
         for i, g in enumerate(optimizer.param_groups):
             _check_positive_lr(g, i)
+        if capturable:
+            _check_capturable(optimizer, every=every, skip_nonfinite=skip_nonfinite)
 
         self.optimizer = optimizer
         self.controller = resolve_controller(controller)
@@ -203,6 +244,7 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         self.log_every = log_every
         self.skip_nonfinite = skip_nonfinite
         self.compile = bool(compile)
+        self.capturable = bool(capturable)
         self._control_fn: Callable | None = None   # built on first use (a compiled function does not pickle)
         self._device = self._find_device()
         if self.controller is not None:
@@ -212,7 +254,8 @@ class LROptimizerWrapper(torch.optim.Optimizer):
             from .logging import TBLogger
 
             self._logger = TBLogger(log_dir)
-        self._ticks = 0          # base steps taken through the wrapper
+        self._ticks = 0          # base steps taken through the wrapper (host count; see steps_taken)
+        self._tick_t = torch.zeros((), device=self._device)  # the same on the device (capturable)
         self._skipped = 0        # base steps skipped on non-finite values
         self._pending_loss: Tensor | None = None
         self._warned_total = False
@@ -272,10 +315,12 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         self.__dict__.update(state)
         self.__dict__.setdefault("compile", False)
         self.__dict__.setdefault("_control_fn", None)
+        self.__dict__.setdefault("capturable", False)
+        self.__dict__.setdefault("_tick_t", torch.tensor(float(self._ticks), device=self._device))
 
     def __repr__(self) -> str:
         ctrl = "None" if self.controller is None else f"LRController({self.controller.config})"
-        extra = ", compile=True" if self.compile else ""
+        extra = (", compile=True" if self.compile else "") + (", capturable=True" if self.capturable else "")
         return f"LROptimizerWrapper(controller={ctrl}, every={self.every}{extra},\n  {self.optimizer!r})"
 
     # ----------------------------------------------------------------- group state
@@ -298,6 +343,9 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         return self.controller.start_multiplier() if self.controller else 1.0
 
     def add_param_group(self, param_group: dict) -> None:
+        lr = param_group.get("lr", self.defaults.get("lr"))
+        if self.capturable and not isinstance(lr, Tensor):   # checked first: a refused group is not added
+            raise ValueError(f"capturable=True needs a tensor LR in every group; the new group has lr={lr!r}")
         self.optimizer.add_param_group(param_group)
         i = len(self.optimizer.param_groups) - 1
         _check_positive_lr(self.optimizer.param_groups[i], i)
@@ -315,8 +363,9 @@ class LROptimizerWrapper(torch.optim.Optimizer):
 
     @property
     def steps_taken(self) -> int:
-        """Base-optimizer steps taken through the wrapper (a GradScaler-skipped step never counts)."""
-        return self._ticks
+        """Base-optimizer steps taken through the wrapper (a GradScaler-skipped step never counts;
+        with ``capturable``, graph replays count: read from the device)."""
+        return int(self._tick_t.item()) if self.capturable else self._ticks
 
     @property
     def skipped_steps(self) -> int:
@@ -368,7 +417,7 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         for frameworks that call ``step()`` without one (used at the next step)."""
         val = self._as_scalar(val_loss, "val_loss")
         if val is not None:
-            self._feat = F.observe_val(self._feat, val.to(self._device))
+            self._set("_feat", F.observe_val(self._feat, val.to(self._device)))
         tr = self._as_scalar(loss, "loss")
         if tr is not None:
             self._pending_loss = tr
@@ -397,7 +446,7 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         with torch.no_grad():
             if self.controller is not None and self._ticks % self.every == 0:
                 self._control(loss_t)
-            if self.skip_nonfinite and not self._all_finite(loss_t):
+            if self.skip_nonfinite and not self._all_finite(loss_t):   # never with capturable
                 self._skipped += 1
                 self._ticks += 1
                 self._maybe_log()
@@ -408,6 +457,8 @@ class LROptimizerWrapper(torch.optim.Optimizer):
                 base_result = self._base_step(closure)
             if snapshot is not None:
                 self._measure_update(snapshot)
+            if self.capturable:
+                self._tick_t.add_(1)
         self._ticks += 1
         self._maybe_log()
         return result if closure is not None else base_result
@@ -445,6 +496,8 @@ class LROptimizerWrapper(torch.optim.Optimizer):
     def _progress(self) -> Tensor | None:
         if self.total_steps is None:
             return None
+        if self.capturable:  # from the device counter, so a replay sees its own step
+            return torch.clamp(self._tick_t / self.total_steps, max=1.0)
         if self._ticks >= self.total_steps and not self._warned_total:
             warnings.warn(
                 f"lropt: step {self._ticks} reached total_steps={self.total_steps}; "
@@ -469,8 +522,10 @@ class LROptimizerWrapper(torch.optim.Optimizer):
                              for g, prev in zip(self.param_groups, self._prev_update)])
         inputs = dict(loss=None if loss_t is None else loss_t.to(self._device), grad_norm=grad_norm,
                       update_ratio=self._update_ratio, grad_align=align, progress=self._progress())
-        feats, self._feat, self._ctrl_state = self._run_control(inputs)
-        self._last_features = feats
+        feats, feat, ctrl_state = self._run_control(inputs)
+        self._set("_feat", feat)
+        self._set("_ctrl_state", ctrl_state)
+        self._set("_last_features", feats)
         if any(not isinstance(g["lr"], Tensor) for g in self.param_groups):
             self._host_mults = self.multipliers().tolist()  # one transfer per controller call
 
@@ -538,8 +593,16 @@ class LROptimizerWrapper(torch.optim.Optimizer):
             diffs = torch._foreach_sub(views, before)
             ratios.append(_group_norm(diffs, self._device) / (_group_norm(views, self._device) + 1e-12))
             group = self.param_groups[i]
-            self._prev_update[i] = (_stepped_indices(group), self._keep_update_sample(group, diffs))
-        self._update_ratio = torch.nan_to_num(torch.stack(ratios), nan=0.0, posinf=1e6)
+            indices, sample = _stepped_indices(group), self._keep_update_sample(group, diffs)
+            old_indices, old_sample = self._prev_update[i]
+            if self.capturable and indices == old_indices:
+                sample = _copy_into(old_sample, sample)
+            self._prev_update[i] = (indices, sample)
+        self._set("_update_ratio", torch.nan_to_num(torch.stack(ratios), nan=0.0, posinf=1e6))
+
+    def _set(self, name: str, value) -> None:
+        """Replace a piece of lropt state; with ``capturable``, write into the tensors it already has."""
+        setattr(self, name, _copy_into(getattr(self, name), value) if self.capturable else value)
 
     def _keep_update_sample(self, group, diffs: list[Tensor]) -> Tensor:
         """``diffs`` (read at the snapshot stride) sampled as :func:`_flat_sample` samples the gradients."""
@@ -566,7 +629,7 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         return out
 
     def _maybe_log(self) -> None:
-        if self._logger is not None and self._ticks % self.log_every == 0:
+        if self._logger is not None and self._ticks % self.log_every == 0 and not _capturing():
             self._logger.write(self._ticks, self.scalars())
 
     def close(self) -> None:
@@ -581,7 +644,7 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         sd = self.optimizer.state_dict()
         sd["lropt"] = {
             "version": 1,
-            "ticks": self._ticks,
+            "ticks": self.steps_taken,
             "skipped": self._skipped,
             "num_groups": len(self.param_groups),
             "features": {k: v.clone() for k, v in self._feat.items()},
@@ -623,6 +686,7 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         self.optimizer.load_state_dict(state_dict)
         dev = self._device
         self._ticks = ours["ticks"]
+        self._tick_t = torch.tensor(float(self._ticks), device=dev)
         self._skipped = ours.get("skipped", 0)
         self._feat = F.restore(ours["features"], len(self.param_groups), device=dev)
         self._update_ratio = ours["update_ratio"].to(dev)
