@@ -209,9 +209,8 @@ class Arm:
         self.opt = self.base
         if wrapped:
             every = 10 if variant == "every=10" else 1
-            self.opt = LROptimizerWrapper(self.base, controller=controller, every=every,
-                                          total_steps=None if variant == "graph" else total_steps,
-                                          compile=variant == "compile")
+            self.opt = LROptimizerWrapper(self.base, controller=controller, every=every, total_steps=total_steps,
+                                          compile=variant == "compile", capturable=variant == "graph")
         self.i = 0
         self.graph = None
         self.static_loss = None
@@ -258,12 +257,8 @@ class Arm:
 
     # ------------------------------------------------------------------ CUDA graph
     def capture(self) -> None:
-        """Capture the optimizer step in a CUDA graph (grads and loss live in static tensors).
-
-        The wrapper replaces its state dicts with new tensors each step; under a
-        graph, replays would keep reading the capture-time inputs, so the
-        captured region copies the new state back into those inputs.
-        """
+        """Capture the optimizer step in a CUDA graph (grads and loss live in static tensors); the
+        wrapped arm uses ``capturable=True``, so its state is written in place on each replay."""
         self.static_loss = torch.zeros((), device=self.device)
         side = torch.cuda.Stream(self.device)
         side.wait_stream(torch.cuda.current_stream(self.device))
@@ -281,18 +276,10 @@ class Arm:
         self.graph = graph
 
     def _captured_step(self) -> None:
-        if not self.wrapped:
+        if self.wrapped:
+            self.opt.step(loss=self.static_loss)
+        else:
             self.opt.step()
-            return
-        w = self.opt
-        feat, ctrl, ratio = dict(w._feat), dict(w._ctrl_state), w._update_ratio
-        w.step(loss=self.static_loss)
-        for old, new in ((feat, w._feat), (ctrl, w._ctrl_state)):
-            for k, v in new.items():
-                if v is not old[k]:
-                    old[k].copy_(v)
-        ratio.copy_(w._update_ratio)
-        w._feat, w._ctrl_state, w._update_ratio = feat, ctrl, ratio
 
 
 # ----------------------------------------------------------------------------- measurements
