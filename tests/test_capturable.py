@@ -27,7 +27,8 @@ def _state_tensors(opt):
 
 
 def test_capturable_computes_what_the_default_path_does():
-    """With the guards on and validation losses that turn up, LRs, features and weights match each step."""
+    """With the guards on, a NaN loss and validation losses that turn up, LRs, features and weights match
+    each step."""
     steps = 30
     runs = [_wrapped(c, steps) for c in (False, True)]
     seen = []
@@ -35,7 +36,7 @@ def test_capturable_computes_what_the_default_path_does():
         for model, opt in runs:
             loss = loss_at(model, step)
             loss.backward()
-            opt.step(loss=loss)
+            opt.step(loss=torch.tensor(float("nan")) if step == 9 else loss)   # a NaN loss leaves the LR finite
             opt.zero_grad()
             if step % 5 == 4:
                 opt.observe(val_loss=loss_at(model, 1000 + step).detach() * (1.0 + 0.2 * (step > 15)))
@@ -47,6 +48,7 @@ def test_capturable_computes_what_the_default_path_does():
         seen.append(o0.multipliers()[0].item())
     assert o1.steps_taken == o0.steps_taken == steps
     assert len(set(seen)) > 20, "the multiplier should move"
+    assert torch.isfinite(o1.multipliers()).all()
     assert o0.last_features[0, -1] > 0, "val_vs_best should be read"
 
 
