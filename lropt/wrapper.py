@@ -128,6 +128,9 @@ def _check_capturable(optimizer, *, every: int, skip_nonfinite: bool) -> None:
         if not isinstance(g["lr"], Tensor):
             raise ValueError(f"capturable=True needs a tensor LR in every group (lr=torch.tensor(...)); "
                              f"group {i} has lr={g['lr']!r}")
+        if g["params"] and g["lr"].device != g["params"][0].device:
+            raise ValueError(f"capturable=True needs each LR tensor on its parameters' device; group {i}'s lr is "
+                             f"on {g['lr'].device}, its parameters on {g['params'][0].device}")
 
 
 def _copy_into(old, new):
@@ -144,6 +147,11 @@ def _copy_into(old, new):
     if old.shape != new.shape:
         return new
     return old.copy_(new)
+
+
+def _device_count(n: int, device) -> Tensor:
+    """A step count on ``device`` (int64: a float32 count stops at 2**24)."""
+    return torch.tensor(n, dtype=torch.int64, device=device)
 
 
 def _capturing() -> bool:
@@ -201,9 +209,10 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         capturable: keep every piece of lropt state in the same tensors across
             steps (updated in place, the step counter on the device), so that a
             CUDA graph can capture ``step(loss=static_loss)`` and replay it. Needs
-            a tensor LR in every group, ``every=1`` and ``skip_nonfinite=False``
-            (else ``ValueError``). Capture after loading a state dict or adding a
-            group (those replace the state tensors); replays do not log to TensorBoard.
+            a tensor LR on its parameters' device in every group, ``every=1`` and
+            ``skip_nonfinite=False`` (else ``ValueError``). Take a few eager steps
+            first, and capture after loading a state dict or adding a group (those
+            replace the state tensors); replays do not log to TensorBoard or warn.
     """
 
     _step_supports_amp_scaling = False  # GradScaler must unscale and check for infs before our step
@@ -255,10 +264,11 @@ class LROptimizerWrapper(torch.optim.Optimizer):
 
             self._logger = TBLogger(log_dir)
         self._ticks = 0          # base steps taken through the wrapper (host count; see steps_taken)
-        self._tick_t = torch.zeros((), device=self._device)  # the same on the device (capturable)
+        self._tick_t = _device_count(0, self._device)  # the same on the device (capturable)
         self._skipped = 0        # base steps skipped on non-finite values
         self._pending_loss: Tensor | None = None
         self._warned_total = False
+        self._warned_capture = False
         self._last_features: Tensor | None = None
         self._init_group_state(len(optimizer.param_groups))
 
@@ -316,7 +326,8 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         self.__dict__.setdefault("compile", False)
         self.__dict__.setdefault("_control_fn", None)
         self.__dict__.setdefault("capturable", False)
-        self.__dict__.setdefault("_tick_t", torch.tensor(float(self._ticks), device=self._device))
+        self.__dict__.setdefault("_warned_capture", False)
+        self.__dict__.setdefault("_tick_t", _device_count(self._ticks, self._device))
 
     def __repr__(self) -> str:
         ctrl = "None" if self.controller is None else f"LRController({self.controller.config})"
@@ -443,6 +454,8 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         else:
             self._pending_loss = None
 
+        if self.capturable and self.controller is not None and not self._warned_capture and _capturing():
+            self._warn_if_unready()
         with torch.no_grad():
             if self.controller is not None and self._ticks % self.every == 0:
                 self._control(loss_t)
@@ -462,6 +475,15 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         self._ticks += 1
         self._maybe_log()
         return result if closure is not None else base_result
+
+    def _warn_if_unready(self) -> None:
+        """A graph captured before the first eager step would replay the first step's view of the state
+        (no update sample yet: ``grad_align`` would read 0 in every replay)."""
+        self._warned_capture = True
+        if self._last_features is None or all(kept is None for _, kept in self._prev_update):
+            warnings.warn("lropt: a CUDA graph is capturing the wrapper's first step; take a few eager steps "
+                          "before capturing (as torch's CUDA-graph docs say), or grad_align reads 0 in every replay",
+                          stacklevel=3)
 
     def _base_step(self, closure):
         if isinstance(self.optimizer, torch.optim.LBFGS):
@@ -496,15 +518,15 @@ class LROptimizerWrapper(torch.optim.Optimizer):
     def _progress(self) -> Tensor | None:
         if self.total_steps is None:
             return None
-        if self.capturable:  # from the device counter, so a replay sees its own step
-            return torch.clamp(self._tick_t / self.total_steps, max=1.0)
-        if self._ticks >= self.total_steps and not self._warned_total:
+        if self._ticks >= self.total_steps and not self._warned_total:   # host count: replays do not warn
             warnings.warn(
                 f"lropt: step {self._ticks} reached total_steps={self.total_steps}; "
                 "the progress feature stays at 1.0 (pass a larger total_steps)",
                 stacklevel=4,
             )
             self._warned_total = True
+        if self.capturable:  # from the device counter, so a replay sees its own step (float64, as on the host)
+            return torch.clamp(self._tick_t.double() / self.total_steps, max=1.0).float()
         return torch.full((), min(self._ticks / self.total_steps, 1.0), device=self._device)
 
     def _align_grads(self, group, prev: tuple[tuple, Tensor | None]) -> Tensor | None:
@@ -686,7 +708,7 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         self.optimizer.load_state_dict(state_dict)
         dev = self._device
         self._ticks = ours["ticks"]
-        self._tick_t = torch.tensor(float(self._ticks), device=dev)
+        self._tick_t = _device_count(self._ticks, dev)
         self._skipped = ours.get("skipped", 0)
         self._feat = F.restore(ours["features"], len(self.param_groups), device=dev)
         self._update_ratio = ours["update_ratio"].to(dev)

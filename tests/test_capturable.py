@@ -144,3 +144,44 @@ def test_a_replayed_cuda_graph_matches_eager_steps():
         seen.append(o_e.multipliers()[0].item())
     assert o_g.steps_taken == steps
     assert len(set(seen)) > 10, "the multiplier should move"
+
+
+def test_the_device_step_count_goes_past_float32_precision():
+    """A float32 counter stops at 2**24 steps; the count (and the progress read from it) must not."""
+    model, opt = _wrapped(True, 2**25)
+    state = opt.state_dict()
+    state["lropt"]["ticks"] = 2**24
+    opt.load_state_dict(state)
+    for step in range(3):
+        loss_at(model, step).backward()
+        opt.step(loss=loss_at(model, step).detach())
+        opt.zero_grad()
+    assert opt.steps_taken == 2**24 + 3 == opt.state_dict()["lropt"]["ticks"]
+    assert opt._progress().item() == pytest.approx((2**24 + 3) / 2**25, rel=1e-7)
+
+
+def test_lr_tensor_on_another_device_is_refused():
+    params = [torch.nn.Parameter(torch.zeros(3, device="meta"))]
+    base = torch.optim.AdamW([{"params": params, "lr": torch.tensor(1e-3)}])
+    with pytest.raises(ValueError, match="group 0's lr is on cpu, its parameters on meta"):
+        LROptimizerWrapper(base, capturable=True)
+
+
+def test_capturing_the_first_step_warns(monkeypatch):
+    """Before any eager step there is no update sample: a graph captured then would read grad_align as 0."""
+    import lropt.wrapper as wrapper_module
+
+    model, opt = _wrapped(True, 50)
+    monkeypatch.setattr(wrapper_module, "_capturing", lambda: True)
+    loss_at(model, 0).backward()
+    with pytest.warns(UserWarning, match="capturing the wrapper's first step"):
+        opt.step(loss=loss_at(model, 0).detach())
+    model2, opt2 = _wrapped(True, 50)
+    monkeypatch.setattr(wrapper_module, "_capturing", lambda: False)
+    loss_at(model2, 0).backward()
+    opt2.step(loss=loss_at(model2, 0).detach())         # one eager step first: no warning when capturing next
+    monkeypatch.setattr(wrapper_module, "_capturing", lambda: True)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        opt2.step(loss=loss_at(model2, 1).detach())
