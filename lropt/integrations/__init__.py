@@ -11,12 +11,14 @@ Shared helpers:
   ``AcceleratedOptimizer``, Lightning's ``LightningOptimizer``, DeepSpeed).
 - :func:`lropt_scalars` returns the lropt TensorBoard scalars (the tag scheme
   of :mod:`lropt.logging`) as a ``{tag: float}`` dict, for a framework's logger.
+- :func:`fill_total_steps` gives a wrapper built without ``total_steps`` the run
+  length a trainer knows.
 """
 from __future__ import annotations
 
 from ..wrapper import LROptimizerWrapper
 
-__all__ = ["find_wrapper", "lropt_scalars"]
+__all__ = ["fill_total_steps", "find_wrapper", "lropt_scalars"]
 
 _INNER_ATTRS = ("optimizer", "_optimizer")
 
@@ -42,6 +44,22 @@ def find_wrapper(obj, *, required: bool = True) -> LROptimizerWrapper | None:
             "(pass the wrapper explicitly, or wrap the optimizer: LROptimizerWrapper(opt, ...))"
         )
     return None
+
+
+def fill_total_steps(wrapper: LROptimizerWrapper, steps) -> bool:
+    """Set ``wrapper.total_steps`` to ``steps`` (a trainer's optimizer-step count) when the wrapper has
+    none and ``steps`` is a whole number >= 1; True when it was set. The progress feature needs the run
+    length: without it the shipped default reached the target later and lost cells (BENCHMARKS.md)."""
+    if wrapper.total_steps is not None or steps is None:
+        return False
+    try:
+        n = float(steps)
+    except (TypeError, ValueError):
+        return False
+    if not (n >= 1 and n != float("inf") and n == int(n)):
+        return False
+    wrapper.total_steps = int(n)
+    return True
 
 
 def lropt_scalars(wrapper: LROptimizerWrapper, *, features: bool = True) -> dict[str, float]:

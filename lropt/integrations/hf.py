@@ -44,6 +44,8 @@ What :class:`LROptCallback` feeds the controller:
   :func:`lropt.integrations.ddp.sync_loss` under multi-process training).
   Transformers versions without the ``on_pre_optimizer_step`` event get the loss
   in ``on_step_end`` instead, one step late.
+- **Run length**: a wrapper built without ``total_steps`` gets ``state.max_steps`` at
+  ``on_train_begin`` (``total_steps=False`` turns this off), so the progress feature works.
 - **Skipped steps**: a step that the GradScaler skips (inf/NaN gradients under
   fp16) never reaches the wrapper, so the controller does not tick; the observed
   loss is replaced at the next step.
@@ -67,7 +69,7 @@ import warnings
 import torch
 from transformers import TrainerCallback
 
-from . import find_wrapper, lropt_scalars
+from . import fill_total_steps, find_wrapper, lropt_scalars
 from .ddp import _mean_or_none
 
 __all__ = ["LROptCallback"]
@@ -93,11 +95,14 @@ class LROptCallback(TrainerCallback):
         log_dir: write lropt's TensorBoard scalars there at every Trainer log; ``True``:
             ``<output_dir>/runs/lropt``; ``None``: no logging.
         log_features: include the controller's features in the scalars.
+        total_steps: give a wrapper built without ``total_steps`` the Trainer's ``max_steps`` at
+            ``on_train_begin`` (the progress feature needs the run length).
     """
 
     def __init__(self, wrapper=None, *, eval_loss_key: str = "eval_loss", train_loss: bool = True,
-                 log_dir=None, log_features: bool = True):
+                 log_dir=None, log_features: bool = True, total_steps: bool = True):
         self.wrapper = None if wrapper is None else find_wrapper(wrapper)
+        self.total_steps = total_steps
         self.eval_loss_key = eval_loss_key
         self.train_loss = train_loss
         self.log_dir = log_dir
@@ -146,6 +151,8 @@ class LROptCallback(TrainerCallback):
                 self.wrapper = found
         if self.wrapper is None:
             raise TypeError("LROptCallback: no LROptimizerWrapper (pass optimizers=(wrapper, ...) to the Trainer)")
+        if self.total_steps:
+            fill_total_steps(self.wrapper, state.max_steps)
         self._attach(model)
         if self.log_dir is not None and self._logger is None and state.is_world_process_zero:
             from ..logging import TBLogger

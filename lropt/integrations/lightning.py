@@ -38,6 +38,9 @@ What :class:`LROptCallback` does:
   scalars (``lropt/lr/pg{i}``: effective LR, ``lropt/multiplier/pg{i}``; features
   with ``log_features=True``) through ``pl_module.log`` every ``log_every_n_steps``.
 - **Skipped steps.** A step the GradScaler skips never reaches the wrapper: no tick.
+- **Run length.** A wrapper built without ``total_steps`` gets
+  ``trainer.estimated_stepping_batches`` at ``on_fit_start`` when it is finite
+  (``total_steps=False`` turns this off).
 
 Multi-process (DDP): the losses the callback feeds are averaged over the ranks.
 But in the closure path the wrapper uses the closure's *local* loss, so ranks can
@@ -55,7 +58,7 @@ try:
 except ImportError:  # the standalone package
     import pytorch_lightning as pl
 
-from . import find_wrapper, lropt_scalars
+from . import fill_total_steps, find_wrapper, lropt_scalars
 from .ddp import _mean_or_none
 
 __all__ = ["LROptCallback"]
@@ -70,11 +73,14 @@ class LROptCallback(pl.Callback):
         train_loss: feed the training loss where Lightning steps without a closure.
         log_lr: log the effective LR and multiplier per group (``pl_module.log``).
         log_features: also log the controller's features.
+        total_steps: give a wrapper built without ``total_steps`` the trainer's
+            ``estimated_stepping_batches`` at ``on_fit_start`` (when it is finite).
     """
 
     def __init__(self, wrapper=None, *, monitor: str = "val_loss", train_loss: bool = True,
-                 log_lr: bool = True, log_features: bool = False):
+                 log_lr: bool = True, log_features: bool = False, total_steps: bool = True):
         self.wrapper = None if wrapper is None else find_wrapper(wrapper)
+        self.total_steps = total_steps
         self.monitor = monitor
         self.train_loss = train_loss
         self.log_lr = log_lr
@@ -94,6 +100,8 @@ class LROptCallback(pl.Callback):
     def on_fit_start(self, trainer, pl_module) -> None:
         self._resolve(trainer)
         self._loss = None
+        if self.total_steps:
+            fill_total_steps(self.wrapper, trainer.estimated_stepping_batches)
         if trainer.world_size > 1 and getattr(trainer.precision_plugin, "scaler", None) is None:
             warnings.warn(
                 "lropt: under multi-process training Lightning steps the optimizer with a closure, and the "

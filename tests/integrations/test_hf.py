@@ -96,6 +96,17 @@ def test_trainer_logs_effective_lr_and_feeds_losses(tmp_path):
     assert "lropt/multiplier/pg0" in scalars and "lropt/features/loss_vs_slow" in scalars
 
 
+def test_callback_gives_a_wrapper_without_total_steps_the_run_length(tmp_path):
+    from lropt.features import FEATURE_NAMES
+
+    for fill, expected in ((True, STEPS), (False, None)):
+        model = tiny_bert()
+        wrapper = LROptimizerWrapper(torch.optim.AdamW(model.parameters(), lr=1e-3), controller=active_controller())
+        make_trainer(tmp_path / str(fill), wrapper, model, [LROptCallback(total_steps=fill)]).train()
+        assert wrapper.total_steps == expected
+        assert wrapper.last_features[0, FEATURE_NAMES.index("has_progress")].item() == float(fill)
+
+
 def test_gradient_accumulation_feeds_the_logged_loss_once_per_step(tmp_path):
     model = tiny_bert()
     wrapper = LROptimizerWrapper(torch.optim.AdamW(model.parameters(), lr=1e-3), controller=active_controller())

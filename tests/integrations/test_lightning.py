@@ -26,8 +26,9 @@ def loader(n, seed):
 
 
 class Module(L.LightningModule):
-    def __init__(self, manual=False):
+    def __init__(self, manual=False, total_steps=STEPS):
         super().__init__()
+        self.total_steps = total_steps
         torch.manual_seed(0)
         self.net = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
         self.automatic_optimization = not manual
@@ -56,7 +57,7 @@ class Module(L.LightningModule):
 
     def configure_optimizers(self):
         self.wrapper = LROptimizerWrapper(torch.optim.AdamW(self.parameters(), lr=1e-2),
-                                          controller=active_controller(), total_steps=STEPS)
+                                          controller=active_controller(), total_steps=self.total_steps)
         self.spy = ObserveSpy(self.wrapper)
         return {"optimizer": self.wrapper,
                 "lr_scheduler": {"scheduler": self.wrapper.as_scheduler(), "interval": "step"}}
@@ -93,6 +94,18 @@ def test_callback_feeds_val_loss_and_logs_effective_lr(tmp_path):
     # effective LR logged (LearningRateMonitor would show the base LR)
     assert trainer.logged_metrics["lropt/lr/pg0"].item() == pytest.approx(w.get_last_lr()[0], rel=1e-6)
     assert w.get_last_lr()[0] != pytest.approx(1e-2)
+
+
+def test_callback_gives_a_wrapper_without_total_steps_the_run_length(tmp_path):
+    from lropt.features import FEATURE_NAMES
+
+    module = Module(total_steps=None)
+    fit(module, tmp_path / "a", [LROptCallback()])
+    assert module.wrapper.total_steps == STEPS
+    assert module.wrapper.last_features[0, FEATURE_NAMES.index("has_progress")].item() == 1.0
+    module = Module(total_steps=None)
+    fit(module, tmp_path / "b", [LROptCallback(total_steps=False)])
+    assert module.wrapper.total_steps is None
 
 
 def test_manual_optimization_gets_loss_from_callback(tmp_path):
