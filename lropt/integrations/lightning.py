@@ -42,11 +42,13 @@ What :class:`LROptCallback` does:
   ``trainer.estimated_stepping_batches`` at ``on_fit_start`` when it is finite
   (``total_steps=False`` turns this off).
 
-Multi-process (DDP): the losses the callback feeds are averaged over the ranks.
-But in the closure path the wrapper uses the closure's *local* loss, so ranks can
-compute different LRs; the callback warns at ``on_fit_start`` when
-``world_size > 1``. (Fix: the wrapper should prefer a loss given through
-``observe(loss=...)`` over the closure's return value.)
+Multi-process (DDP): the losses the callback feeds are averaged over the ranks, and
+every rank computes the same LR. In the closure path too: Lightning runs
+``on_before_optimizer_step`` inside the closure, so the averaged loss reaches the
+wrapper before the closure returns, and a loss given through ``observe(loss=...)``
+wins over the closure's return value. With ``train_loss=False`` the wrapper uses
+the closure's *local* loss, so ranks can compute different LRs; the callback warns
+at ``on_fit_start`` then.
 """
 from __future__ import annotations
 
@@ -102,10 +104,10 @@ class LROptCallback(pl.Callback):
         self._loss = None
         if self.total_steps:
             fill_total_steps(self.wrapper, trainer.estimated_stepping_batches)
-        if trainer.world_size > 1 and getattr(trainer.precision_plugin, "scaler", None) is None:
+        if trainer.world_size > 1 and not self.train_loss and getattr(trainer.precision_plugin, "scaler", None) is None:
             warnings.warn(
-                "lropt: under multi-process training Lightning steps the optimizer with a closure, and the "
-                "wrapper uses the closure's local loss, so ranks may compute different LRs",
+                "lropt: under multi-process training with train_loss=False, the wrapper uses the closure's local "
+                "loss, so ranks may compute different LRs (train_loss=True feeds the rank average)",
                 stacklevel=2,
             )
 

@@ -108,6 +108,20 @@ def test_callback_gives_a_wrapper_without_total_steps_the_run_length(tmp_path):
     assert module.wrapper.total_steps is None
 
 
+def test_in_the_closure_path_the_loss_the_callback_feeds_wins(tmp_path, monkeypatch):
+    """Lightning runs on_before_optimizer_step inside the closure, so the callback's observe(loss=...) (the
+    rank average under DDP) reaches the wrapper before the closure returns and is used instead of the
+    closure's local loss. Here the 'average' is marked (x 2) to tell the two apart."""
+    import lropt.integrations.lightning as lightning_module
+
+    monkeypatch.setattr(lightning_module, "_mean_or_none", lambda value, device: None if value is None else value * 2)
+    module = Module()
+    fit(module, tmp_path, [LROptCallback()])
+    assert module.wrapper._ticks == STEPS
+    assert module.wrapper._feat["loss_last"][0].item() == pytest.approx(math.log(2 * module.train_losses[-1]),
+                                                                          rel=1e-5)
+
+
 def test_manual_optimization_gets_loss_from_callback(tmp_path):
     module = Module(manual=True)
     trainer = L.Trainer(max_steps=STEPS, accelerator="cpu", devices=1, limit_val_batches=0, logger=False,
