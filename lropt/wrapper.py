@@ -125,12 +125,21 @@ def _check_capturable(optimizer, *, every: int, skip_nonfinite: bool) -> None:
     if skip_nonfinite:
         raise ValueError("capturable=True cannot be used with skip_nonfinite=True (the check needs a host sync)")
     for i, g in enumerate(optimizer.param_groups):
-        if not isinstance(g["lr"], Tensor):
-            raise ValueError(f"capturable=True needs a tensor LR in every group (lr=torch.tensor(...)); "
-                             f"group {i} has lr={g['lr']!r}")
-        if g["params"] and g["lr"].device != g["params"][0].device:
-            raise ValueError(f"capturable=True needs each LR tensor on its parameters' device; group {i}'s lr is "
-                             f"on {g['lr'].device}, its parameters on {g['params'][0].device}")
+        _check_capturable_lr(g["lr"], g["params"], f"group {i}")
+
+
+def _check_capturable_lr(lr, params, who: str) -> None:
+    """A captured step multiplies the LR in place on the device: it must be a tensor, on the parameters'
+    device (``params``: a tensor or a list of them; the device is not checked for other iterables)."""
+    if not isinstance(lr, Tensor):
+        raise ValueError(f"capturable=True needs a tensor LR in every group (lr=torch.tensor(...)); "
+                         f"{who} has lr={lr!r}")
+    first = params if isinstance(params, Tensor) else None
+    if isinstance(params, (list, tuple)) and params:
+        first = params[0]
+    if first is not None and lr.device != first.device:
+        raise ValueError(f"capturable=True needs each LR tensor on its parameters' device; {who}'s lr is "
+                         f"on {lr.device}, its parameters on {first.device}")
 
 
 def _copy_into(old, new):
@@ -354,9 +363,8 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         return self.controller.start_multiplier() if self.controller else 1.0
 
     def add_param_group(self, param_group: dict) -> None:
-        lr = param_group.get("lr", self.defaults.get("lr"))
-        if self.capturable and not isinstance(lr, Tensor):   # checked first: a refused group is not added
-            raise ValueError(f"capturable=True needs a tensor LR in every group; the new group has lr={lr!r}")
+        if self.capturable:   # checked first: a refused group is not added
+            _check_capturable_lr(param_group.get("lr", self.defaults.get("lr")), param_group["params"], "the new group")
         self.optimizer.add_param_group(param_group)
         i = len(self.optimizer.param_groups) - 1
         _check_positive_lr(self.optimizer.param_groups[i], i)

@@ -185,3 +185,12 @@ def test_capturing_the_first_step_warns(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         opt2.step(loss=loss_at(model2, 1).detach())
+
+
+def test_a_new_group_with_its_lr_on_another_device_is_refused_and_not_added():
+    params = [torch.nn.Parameter(torch.zeros(3, device="meta"))]
+    model = make_model()
+    opt = LROptimizerWrapper(torch.optim.AdamW(_tensor_lr_groups(model)[:1]), capturable=True)
+    with pytest.raises(ValueError, match="the new group's lr is on cpu, its parameters on meta"):
+        opt.add_param_group({"params": params, "lr": torch.tensor(1e-3)})
+    assert len(opt.param_groups) == 1
