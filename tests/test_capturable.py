@@ -95,14 +95,16 @@ def test_capturable_needs_tensor_lrs_and_names_the_group():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_a_replayed_cuda_graph_matches_eager_steps():
-    """Capture ``step(loss=static_loss)`` once, replay it on new gradients and losses: the same LRs and
-    weights as a twin stepped eagerly (fused capturable AdamW, tensor LRs)."""
+    """Capture ``step(loss=static_loss)`` once, replay it on new gradients and losses, with validation losses
+    observed eagerly between replays that turn up (so the overfitting guard acts inside the replayed step):
+    the same LRs and weights as a twin stepped eagerly (fused capturable AdamW, tensor LRs)."""
     steps, warmup = 20, 3
 
     def make(capturable):
         model = make_model().cuda()
         base = torch.optim.AdamW(_tensor_lr_groups(model, "cuda"), fused=True, capturable=True)
-        return model, LROptimizerWrapper(base, controller=active_controller(start_log_mult=-1.2),
+        ctrl = active_controller(start_log_mult=-1.2, overfit_guard=0.03)
+        return model, LROptimizerWrapper(base, controller=ctrl,
                                          total_steps=steps, capturable=capturable)
 
     (m_e, o_e), (m_g, o_g) = make(False), make(True)
@@ -138,6 +140,10 @@ def test_a_replayed_cuda_graph_matches_eager_steps():
         o_g.zero_grad(set_to_none=False)
         static_loss.copy_(grads(m_g, step))
         graph.replay()
+        if step % 4 == 0:                   # between replays, eagerly: 1.0, 1.0, then 20% above the best
+            val = torch.tensor(1.0 if step < 12 else 1.2, device="cuda")
+            o_e.observe(val_loss=val)
+            o_g.observe(val_loss=val)
         torch.testing.assert_close(o_g.multipliers(), o_e.multipliers(), rtol=1e-5, atol=1e-6)
         for a, b in zip(m_g.parameters(), m_e.parameters()):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

@@ -61,6 +61,10 @@ ENTRIES: dict[str, Entry] = {
     "wachurn-mlp": Entry("wachurn-mlp", "offline", "offline.tabular:wachurn_mlp", rows=7032, params=6_914),
     "hepatic-mlp": Entry("hepatic-mlp", "offline", "offline.tabular:hepatic_mlp", rows=281, params=24_323),
     "lending-mlp": Entry("lending-mlp", "offline", "offline.tabular:lending_mlp", rows=9857, params=11_970),
+    "stackoverflow-mlp": Entry("stackoverflow-mlp", "offline", "offline.tabular:stackoverflow_mlp", rows=5594,
+                               params=5_890),
+    "taxi-mlp": Entry("taxi-mlp", "offline", "offline.tabular:taxi_mlp", rows=10000, params=5_762),
+    "bivariate-mlp": Entry("bivariate-mlp", "offline", "offline.tabular:bivariate_mlp", rows=1009, params=4_482),
     "foodreviews-bow": Entry(
         "foodreviews-bow", "offline", "offline.reviews_small:foodreviews_bow", rows=5000, params=473_090
     ),

