@@ -221,7 +221,8 @@ class LROptimizerWrapper(torch.optim.Optimizer):
             a tensor LR on its parameters' device in every group, ``every=1`` and
             ``skip_nonfinite=False`` (else ``ValueError``). Take a few eager steps
             first, and capture after loading a state dict or adding a group (those
-            replace the state tensors); replays do not log to TensorBoard or warn.
+            replace the state tensors); replays do not log to TensorBoard or warn, and an
+            eager step logged after them reads its step number from the device counter.
     """
 
     _step_supports_amp_scaling = False  # GradScaler must unscale and check for infs before our step
@@ -659,7 +660,11 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         return out
 
     def _maybe_log(self) -> None:
-        if self._logger is not None and self._ticks % self.log_every == 0 and not _capturing():
+        if self._logger is None or _capturing():
+            return
+        if self.capturable:   # graph replays advance only the device count; logging reads the device anyway
+            self._ticks = int(self._tick_t.item())
+        if self._ticks % self.log_every == 0:
             self._logger.write(self._ticks, self.scalars())
 
     def close(self) -> None:

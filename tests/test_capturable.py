@@ -152,6 +152,28 @@ def test_a_replayed_cuda_graph_matches_eager_steps():
     assert len(set(seen)) > 10, "the multiplier should move"
 
 
+def test_logging_after_graph_replays_uses_the_device_step_count(tmp_path):
+    """Replays advance only the device count; an eager step logged after them must carry the true step."""
+    from lropt.logging import read_scalars
+
+    model = make_model()
+    opt = LROptimizerWrapper(torch.optim.AdamW(_tensor_lr_groups(model)), controller=active_controller(),
+                             capturable=True, log_dir=tmp_path / "run", log_every=5)
+
+    def eager_steps(start, n):
+        for step in range(start, start + n):
+            loss_at(model, step).backward()
+            opt.step(loss=loss_at(model, step).detach())
+            opt.zero_grad()
+
+    eager_steps(0, 3)
+    opt._tick_t.add_(4)                     # what four replays of a captured step leave behind
+    eager_steps(3, 3)                       # steps 8, 9 and 10
+    opt.close()
+    assert [s for s, _ in read_scalars(tmp_path / "run")["lropt/lr/pg0"]] == [10]
+    assert opt.steps_taken == 10
+
+
 def test_the_device_step_count_goes_past_float32_precision():
     """A float32 counter stops at 2**24 steps; the count (and the progress read from it) must not."""
     model, opt = _wrapped(True, 2**25)
