@@ -47,6 +47,7 @@ class InnerConfig:
     hide_progress: float = 0.25        # probability that a run does not see the progress feature
     divergence_factor: float = 3.0     # a run whose loss exceeds this x its start is reset
     val_evals: int = 0                 # validation losses fed to the features per run (0: none), as observe() would
+    val_evals_max: int = 0             # > val_evals: each run group draws its count log-uniformly in [val_evals, this]
 
 
 @dataclass
@@ -107,6 +108,8 @@ class Recipe:
         _require(0.0 <= i.hide_progress <= 1.0, "inner.hide_progress", "in [0, 1]")
         _require(i.divergence_factor > 1.0, "inner.divergence_factor", "> 1")
         _require(i.val_evals >= 0, "inner.val_evals", ">= 0")
+        _require(i.val_evals_max == 0 or i.val_evals_max >= i.val_evals >= 1, "inner.val_evals_max",
+                 "0 (a fixed count) or >= inner.val_evals >= 1")
         _require(e.name in ESTIMATORS, "estimator.name", f"one of {ESTIMATORS}")
         _require(e.pes_sigma > 0, "estimator.pes_sigma", "> 0")
         _require(e.name != "pes" or i.runs_per_group % 2 == 0, "inner.runs_per_group",

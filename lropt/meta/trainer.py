@@ -41,6 +41,7 @@ class GroupSpec:
     init_seeds: list
     horizon: int
     show_progress: bool
+    val_evals: int | None = None   # validation losses fed per run; None: the recipe's val_evals (older checkpoints)
 
 
 @dataclass
@@ -140,11 +141,14 @@ class MetaTrainer:
         seeds = [int(s) for s in seeds]
         if cfg.estimator.name == "pes":  # antithetic pairs share init and base LR
             lrs, seeds = [x for x in lrs for _ in (0, 1)], [x for x in seeds for _ in (0, 1)]
-        return GroupSpec(cfg.tasks.train[fi], task_seed, opt_name, lrs, seeds, horizon, show)
+        evals = cfg.inner.val_evals
+        if cfg.inner.val_evals_max > evals:   # drawn only then, so fixed-count recipes keep their random stream
+            evals = int(round(math.exp(r.uniform(math.log(evals), math.log(cfg.inner.val_evals_max)))))
+        return GroupSpec(cfg.tasks.train[fi], task_seed, opt_name, lrs, seeds, horizon, show, evals)
 
     def _build_group(self, spec: GroupSpec) -> RunGroup:
         task = family_from_entry(spec.family).sample(spec.task_seed)
-        evals = self.recipe.inner.val_evals
+        evals = self.recipe.inner.val_evals if spec.val_evals is None else spec.val_evals
         return start_group(
             task, inner_optimizer(spec.optimizer), spec.base_lrs, spec.horizon,
             lambda b: self.controller.init_state(b, device=self.device),

@@ -39,11 +39,13 @@ def test_outputs_and_controller_loads(tmp_path):
     assert "[outer]\nsteps = 4\n" in (run / "recipe.toml").read_text()
 
 
-@pytest.mark.parametrize("estimator", ["tbptt", "pes", "pes+val"])
+@pytest.mark.parametrize("estimator", ["tbptt", "pes", "pes+val", "pes+valrange"])
 def test_resume_is_bit_exact(tmp_path, estimator):
-    est = ["--set", f"estimator.name={estimator.removesuffix('+val')}"]
+    est = ["--set", f"estimator.name={estimator.split('+')[0]}"]
     if estimator.endswith("+val"):   # validation losses fed to the features during meta-training
         est += ["--set", "inner.val_evals=6"]
+    if estimator.endswith("+valrange"):   # a count drawn per run group
+        est += ["--set", "inner.val_evals=2", "--set", "inner.val_evals_max=20"]
     assert meta_train(tmp_path / "full", 6, *est).exit_code == 0
     assert meta_train(tmp_path / "cut", 3, *est).exit_code == 0
     res = meta_train(tmp_path / "cut", 6, "--resume", *est)

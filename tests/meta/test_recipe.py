@@ -32,6 +32,7 @@ def test_overrides_are_typed():
         ("estimator.name=sgd", r"estimator.name: must be one of"),
         ("estimator.objective=test", r"estimator.objective: must be one of"),
         ("inner.horizon_min=500", r"horizon_min/horizon_max"),
+        ("inner.val_evals_max=10", r"inner.val_evals_max: must be 0 \(a fixed count\) or >= inner.val_evals >= 1"),
         ("steps", r"--set expects section.key=value"),
     ],
 )
@@ -69,6 +70,22 @@ def test_base_lr_shift_moves_the_sampled_base_lrs():
     base = trainer.families[0].sample(spec.task_seed).base_lr(spec.optimizer)
     factors = np.log10(np.array(spec.base_lrs) / base)
     assert ((factors >= 0.75 - 1e-9) & (factors <= 1.25 + 1e-9)).all()
+
+
+def test_a_range_of_validation_counts_is_drawn_per_group_and_sets_the_interval():
+    from lropt.meta.trainer import MetaTrainer
+
+    base = ['tasks.train=["quadratic"]', "tasks.validation_count=1", "estimator.name=tbptt", "inner.val_evals=4"]
+    ranged = MetaTrainer(load_recipe(None, [*base, "inner.val_evals_max=100"]), seed=0)
+    specs = [ranged._draw_spec() for _ in range(40)]
+    counts = [s.val_evals for s in specs]
+    assert all(4 <= c <= 100 for c in counts) and len(set(counts)) > 10
+    assert sum(c < 20 for c in counts) > 10, "log-uniform: about half the draws below 20"
+    group = ranged._build_group(specs[0])
+    assert group.val_every == max(1, specs[0].horizon // specs[0].val_evals)
+    for extra in ([], ["inner.val_evals_max=4"]):   # a fixed count
+        fixed = MetaTrainer(load_recipe(None, base + extra), seed=0)
+        assert all(fixed._draw_spec().val_evals == 4 for _ in range(5))
 
 
 @pytest.mark.parametrize("path", sorted((Path(lropt.__file__).parent / "recipes").glob("*.toml")), ids=lambda p: p.stem)
