@@ -318,6 +318,32 @@ def test_overfitting_guard_forces_the_lr_down_while_validation_is_above_its_best
         LRController(overfit_guard=0.03, num_features=10)
 
 
+def _observe_every(opt, model, interval, times):
+    for i in range(times):
+        train(opt, model, interval, start=i * interval)
+        opt.observe(val_loss=1.0)
+
+
+def test_validation_losses_too_far_apart_draw_one_warning_with_the_interval_to_use(model):
+    opt = LROptimizerWrapper(adamw(model), controller=active_controller(), total_steps=200)
+    with pytest.warns(UserWarning, match=r"50 steps apart give about 4 per run.*every 8 steps") as seen:
+        _observe_every(opt, model, 50, 3)
+    assert len([w for w in seen if "steps apart" in str(w.message)]) == 1
+
+
+@pytest.mark.parametrize("kwargs, interval", [
+    (dict(controller=active_controller(), total_steps=200), 8),     # 25 per run
+    (dict(controller=active_controller()), 50),                     # no total_steps: nothing to compare with
+    (dict(controller=None, total_steps=200), 50),                   # no controller reads them
+    (dict(controller=active_controller(), total_steps=90), 30),     # a short run: the advice means little
+])
+def test_no_interval_warning_when_evaluations_are_frequent_or_the_run_length_unknown(model, kwargs, interval):
+    opt = LROptimizerWrapper(adamw(model), **kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _observe_every(opt, model, interval, 3)
+
+
 def test_the_overfitting_guard_turns_a_rising_validation_loss_into_a_falling_lr(model):
     """Through the wrapper: the shipped default's guard acts once observe() reports a loss 5% above its best."""
     opt = LROptimizerWrapper(adamw(model), controller="default", total_steps=100)
