@@ -165,6 +165,8 @@ def _compare_command_line(params: dict, tasks: list[str], methods: list[str]) ->
         parts.append(f"--divergence-factor {p['divergence_factor']:g}")
     if not p["tell_total_steps"]:
         parts.append("--no-total-steps")
+    if p["lropt_every"] != 1:
+        parts.append(f"--lropt-every {p['lropt_every']}")
     parts.append(f"--device {p['device']} --threads {p['threads']}")
     return " ".join(parts)
 
@@ -197,13 +199,16 @@ def _compare_command_line(params: dict, tasks: list[str], methods: list[str]) ->
 @click.option("--total-steps/--no-total-steps", "tell_total_steps", default=True, show_default=True,
               help="Tell lropt's wrapper the run length (total_steps); --no-total-steps runs it as a training "
                    "loop that does not (no progress feature).")
+@click.option("--lropt-every", default=1, show_default=True, type=int, callback=_positive_int,
+              help="Run lropt's controller every N steps (the wrapper's every=N; the multiplier is held in "
+                   "between).")
 @click.option("--out", default="runs/compare", show_default=True, type=click.Path(file_okay=False),
               help="Output directory: results.json, results.md, compare.png, tb/.")
 @click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cuda.")
 @click.option("--threads", default=1, show_default=True, type=int, callback=_positive_int,
               help="torch CPU threads for the runs.")
 def compare(tasks, controller, methods, seeds, regime, lr_factors, steps, eval_every, optimizer, tune_grid_points,
-            tune_seeds, divergence_factor, tell_total_steps, out, device, threads):
+            tune_seeds, divergence_factor, tell_total_steps, lropt_every, out, device, threads):
     """Compare lropt against LR schedules and LR-free optimizers, side by side."""
     import time
 
@@ -229,7 +234,7 @@ def compare(tasks, controller, methods, seeds, regime, lr_factors, steps, eval_e
                              lr_factors=lr_factors, regime=regime, tune_grid_points=tune_grid_points,
                              tune_seeds=tune_seeds, steps=steps, eval_every=eval_every, device=device,
                              progress=progress, threads=threads, divergence_factor=divergence_factor,
-                             tell_total_steps=tell_total_steps)
+                             tell_total_steps=tell_total_steps, lropt_every=lropt_every)
     result["meta"]["controller"]["spec"] = controller
     paths = write_all(result, out, command=command)
     console.print(f"wrote {paths['json']}, {paths['markdown']}, {paths['png']}; "

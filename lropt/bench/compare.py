@@ -124,9 +124,9 @@ class _Runner:
     """Runs training jobs once each (cached by task, method, base LR, seed) and reports progress."""
 
     def __init__(self, *, optimizer, controller, device, progress: Progress | None, divergence_factor: float,
-                 tell_total_steps: bool = True):
+                 tell_total_steps: bool = True, lropt_every: int = 1):
         self.optimizer, self.controller, self.device = optimizer, controller, device
-        self.tell_total_steps = tell_total_steps
+        self.tell_total_steps, self.lropt_every = tell_total_steps, lropt_every
         self.divergence_factor = divergence_factor
         self.progress = progress or (lambda done, total, label: None)
         self.cache: dict[tuple, RunResult] = {}
@@ -143,7 +143,7 @@ class _Runner:
                 task, method, base_lr=lr, steps=steps, seed=seed, optimizer=self.optimizer,
                 controller=self.controller if method == LROPT else None, eval_every=eval_every,
                 device=self.device, lr_every=max(1, steps // 500), divergence_factor=self.divergence_factor,
-                tell_total_steps=self.tell_total_steps,
+                tell_total_steps=self.tell_total_steps, lropt_every=self.lropt_every,
             )
             self.done += 1
             self.progress(self.done, self.total, f"{task.name} {method} lr={lr:.3g} seed={seed}")
@@ -252,7 +252,7 @@ def compare(tasks: Sequence[Task | str], *, controller="default", methods: Seque
             tune_grid_points: int = 7, tune_seeds: int = 3, steps: int | None = None,
             eval_every: int | None = None, device=None, progress: Progress | None = None,
             threads: int | None = None, rel_tol: float = 0.01, divergence_factor: float = 2.0,
-            tell_total_steps: bool = True) -> dict:
+            tell_total_steps: bool = True, lropt_every: int = 1) -> dict:
     """Run the comparison on ``tasks`` (Task objects or registry names) and return every result.
 
     ``methods`` are the baselines (default :func:`default_methods`); lropt is
@@ -267,10 +267,14 @@ def compare(tasks: Sequence[Task | str], *, controller="default", methods: Seque
     exceeds this multiple of its first loss (``math.inf``: only on NaN/inf).
     ``tell_total_steps=False``: lropt's wrapper is not told the run length (no
     progress feature), as in a training loop that does not pass ``total_steps``.
+    ``lropt_every``: the wrapper's ``every`` (the controller runs every N steps, as users are told to
+    set for large models).
     """
     _check_args(regime, optimizer, lr_factors, tune_grid_points, tune_seeds, steps, eval_every)
     if not divergence_factor > 1:
         raise ValueError(f"divergence_factor must be > 1, got {divergence_factor}")
+    if not (isinstance(lropt_every, int) and lropt_every >= 1):
+        raise ValueError(f"lropt_every must be an int >= 1, got {lropt_every!r}")
     task_objs = [resolve_task(t) for t in tasks]
     if not task_objs:
         raise ValueError("no tasks given")
@@ -283,7 +287,8 @@ def compare(tasks: Sequence[Task | str], *, controller="default", methods: Seque
     regimes = ["defaults", "tuned"] if regime == "both" else [regime]
     ctrl = resolve_controller(controller)
     runner = _Runner(optimizer=optimizer, controller=ctrl, device=device, progress=progress,
-                     divergence_factor=divergence_factor, tell_total_steps=tell_total_steps)
+                     divergence_factor=divergence_factor, tell_total_steps=tell_total_steps,
+                     lropt_every=lropt_every)
     plan = dict(methods=methods, regimes=regimes, lr_factors=lr_factors, seeds=seed_list,
                 tune_grid_points=tune_grid_points, tune_seeds=tune_seeds)
     runner.total = _planned_runs(len(task_objs), **plan)
@@ -304,7 +309,7 @@ def compare(tasks: Sequence[Task | str], *, controller="default", methods: Seque
         "seeds": seed_list, "regime": regime, "regimes": regimes, "lr_factors": lr_factors,
         "tune_grid_points": tune_grid_points, "tune_seeds": tune_seeds, "grid_spacing_decades": GRID_SPACING,
         "rel_tol": rel_tol, "divergence_factor": divergence_factor, "tell_total_steps": tell_total_steps,
-        "runs": runner.done,
+        "lropt_every": lropt_every, "runs": runner.done,
         "wall_s": time.perf_counter() - start,
     }
     return {"meta": meta, "tasks": tasks_out, "summary": summarize_all(tasks_out, regimes, rel_tol)}

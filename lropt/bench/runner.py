@@ -121,13 +121,14 @@ class _Stepper:
     """The per-method part of a run: build, step, read the LR, switch train/eval."""
 
     def __init__(self, method: str, params, *, base_lr: float, steps: int, optimizer: str, controller,
-                 observe_val: bool = True, tell_total_steps: bool = True):
+                 observe_val: bool = True, tell_total_steps: bool = True, every: int = 1):
         self.is_lropt = method == LROPT
         self.observe_val = observe_val
         self.schedule = self.hooks = None
         if self.is_lropt:
             base = make_optimizer(optimizer, params, base_lr)
-            self.opt = LROptimizerWrapper(base, controller=controller, total_steps=steps if tell_total_steps else None)
+            self.opt = LROptimizerWrapper(base, controller=controller, total_steps=steps if tell_total_steps else None,
+                                          every=every)
         else:
             with contextlib.redirect_stdout(io.StringIO()):  # Prodigy prints its settings on construction
                 self.opt, self.schedule, self.hooks = make_method(method, params, base_lr, steps, optimizer)
@@ -190,7 +191,8 @@ def _diverges(result: RunResult, step: int, value: float, factor: float) -> bool
 
 def run_method(task: Task, method: str, *, base_lr: float, steps: int, seed: int, optimizer: str = "adamw",
                controller=None, eval_every: int, device=None, lr_every: int = 1,
-               divergence_factor: float = 2.0, observe_val: bool = True, tell_total_steps: bool = True) -> RunResult:
+               divergence_factor: float = 2.0, observe_val: bool = True, tell_total_steps: bool = True,
+               lropt_every: int = 1) -> RunResult:
     """Train ``task`` with ``method`` for ``steps`` steps from ``init_model(seed)``; see the module docstring.
 
     ``controller`` is the wrapper's ``controller=`` argument (an
@@ -200,6 +202,7 @@ def run_method(task: Task, method: str, *, base_lr: float, steps: int, seed: int
     controller (an ablation; ``lropt compare`` always feeds them).
     ``tell_total_steps=False`` builds the wrapper without ``total_steps``, as a
     user who does not state the run length would (no progress feature).
+    ``lropt_every`` is the wrapper's ``every`` (the controller runs every N steps).
     """
     check_method(method)
     if steps < 1 or eval_every < 1 or lr_every < 1:
@@ -208,16 +211,17 @@ def run_method(task: Task, method: str, *, base_lr: float, steps: int, seed: int
         return _run(task, method, base_lr=base_lr, steps=steps, seed=seed, optimizer=optimizer,
                     controller=controller, eval_every=eval_every, device=device, lr_every=lr_every,
                     divergence_factor=divergence_factor, observe_val=observe_val,
-                    tell_total_steps=tell_total_steps)
+                    tell_total_steps=tell_total_steps, lropt_every=lropt_every)
 
 
 def _run(task, method, *, base_lr, steps, seed, optimizer, controller, eval_every, device, lr_every,
-         divergence_factor, observe_val, tell_total_steps) -> RunResult:
+         divergence_factor, observe_val, tell_total_steps, lropt_every) -> RunResult:
     start = time.perf_counter()
     model = task.init_model(seed).to(device)
     model.train()
     stepper = _Stepper(method, model.parameters(), base_lr=base_lr, steps=steps, optimizer=optimizer,
-                       controller=controller, observe_val=observe_val, tell_total_steps=tell_total_steps)
+                       controller=controller, observe_val=observe_val, tell_total_steps=tell_total_steps,
+                       every=lropt_every)
     result = RunResult(task=task.name, method=method, base_lr=base_lr, seed=seed, steps=steps, optimizer=optimizer,
                        val_metric=[] if task.metric_name is not None else None,
                        multiplier=[] if stepper.is_lropt else None)

@@ -75,3 +75,20 @@ def test_no_total_steps_runs_lropt_without_the_run_length(tmp_path):
         lro = next(c for c in data["tasks"]["quadratic-10d"]["cells"] if c["method"] == "lropt")
         mults[flag] = lro["runs"][0]["multiplier"]
     assert mults["--total-steps"] != mults["--no-total-steps"]
+
+
+def test_lropt_every_holds_the_multiplier_between_controller_calls(tmp_path):
+    """--lropt-every N is the wrapper's every=N: the multiplier changes only every N steps, and the command
+    and metadata record it."""
+    out = tmp_path / "every"
+    args = ["compare", "--task", "quadratic-10d", "--steps", "30", "--seeds", "1", "--methods", "constant",
+            "--lr-factors", "1", "--controller", "default", "--lropt-every", "5", "--out", str(out)]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    data = json.loads((out / "results.json").read_text())
+    assert data["meta"]["lropt_every"] == 5 and "--lropt-every 5" in data["meta"]["command"]
+    mult = next(c for c in data["tasks"]["quadratic-10d"]["cells"] if c["method"] == "lropt")["runs"][0]["multiplier"]
+    changes = [i for i in range(1, len(mult)) if mult[i] != mult[i - 1]]
+    assert changes and all(i % 5 == 0 for i in changes), changes
+    res = CliRunner().invoke(cli, [*args[:-2], "--lropt-every", "0", "--out", str(out)])
+    assert res.exit_code == 2 and "lropt-every" in res.output
