@@ -186,20 +186,25 @@ class LRController(nn.Module):
             state["c"] = z.clone()
         return state
 
-    def forward(self, features: Tensor, state: dict[str, Tensor], ok: Tensor | None = None) -> dict[str, Tensor]:
+    def forward(self, features: Tensor, state: dict[str, Tensor], ok: Tensor | None = None, *,
+                steps_per_call: int = 1) -> dict[str, Tensor]:
         """One control step: ``features [G, F]`` -> new state (``log_mult [G]`` inside).
 
         Groups where ``ok`` is false keep their previous state, so a NaN step
         neither moves the multiplier nor poisons the hidden state.
+        ``steps_per_call``: the training steps this call stands for (the wrapper's ``every``). The
+        log-multiplier moves that many times as far (the network's change and the guards' push alike),
+        so a controller called every N steps keeps the per-step rates it was meta-trained with; without
+        it, every=10 held the LR near its 0.3x start for a whole run.
         """
         x = features.to(self.head.weight.dtype)
         if self.config["cell"] == "lstm":
             h, c = _lstm_cell(self.cell, x, state["h"], state["c"])
         else:
             h, c = _gru_cell(self.cell, x, state["h"]), None
-        step = self.config["max_log_step"]
+        step = self.config["max_log_step"] * steps_per_call
         delta = step * torch.tanh(self.head(h).squeeze(-1))
-        guard_step = self.config.get("guard_log_step", step)   # both guards push down at this rate
+        guard_step = self.config.get("guard_log_step", self.config["max_log_step"]) * steps_per_call  # both guards
         if self.config["guard_loss_ratio"] > 0:
             above = x[..., _LOSS_VS_START] > math.log(self.config["guard_loss_ratio"]) / _LOSS_VS_START_SCALE
             rising = x[..., _LOSS_TREND] > 0

@@ -180,12 +180,12 @@ def _stepped_indices(group) -> tuple:
 
 
 def _features_and_control(feat: dict, ctrl_state: dict, controller: LRController, *, loss, grad_norm, update_ratio,
-                          grad_align, progress) -> tuple[Tensor, dict, dict]:
+                          grad_align, progress, steps_per_call: int = 1) -> tuple[Tensor, dict, dict]:
     """One controller call on the device: fold the step into the feature statistics, run the controller.
     Pure, so ``compile=True`` can hand it to ``torch.compile`` as one graph."""
     feats, feat, ok = F.update(feat, loss=loss, grad_norm=grad_norm, update_ratio=update_ratio,
                                log_mult=ctrl_state["log_mult"], grad_align=grad_align, progress=progress)
-    return feats, feat, controller(feats, ctrl_state, ok)
+    return feats, feat, controller(feats, ctrl_state, ok, steps_per_call=steps_per_call)
 
 
 def _group_norm(tensors: list[Tensor], device) -> Tensor:
@@ -210,7 +210,8 @@ class LROptimizerWrapper(torch.optim.Optimizer):
             the wrapper only observes and logs).
         total_steps: planned number of steps; enables the progress feature.
         every: call the controller every ``every`` steps (the multiplier is
-            held in between; features are folded in on controller steps only).
+            held in between; features are folded in on controller steps only). Each call
+            moves the multiplier as far as ``every`` per-step calls could.
         log_dir: write TensorBoard scalars there (see :mod:`lropt.logging`).
         log_every: log every this many steps (each log reads the device once).
         skip_nonfinite: skip the base step (and count it) when the loss or a
@@ -587,7 +588,8 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         align = torch.stack([_cosine(self._align_grads(g, prev), prev[1], self._device)
                              for g, prev in zip(self.param_groups, self._prev_update)])
         inputs = dict(loss=None if loss_t is None else loss_t.to(self._device), grad_norm=grad_norm,
-                      update_ratio=self._update_ratio, grad_align=align, progress=self._progress())
+                      update_ratio=self._update_ratio, grad_align=align, progress=self._progress(),
+                      steps_per_call=self.every)
         feats, feat, ctrl_state = self._run_control(inputs)
         self._set("_feat", feat)
         self._set("_ctrl_state", ctrl_state)

@@ -282,6 +282,32 @@ def raising_controller(**kwargs) -> LRController:
     return ctrl
 
 
+def test_a_call_standing_for_n_steps_moves_the_multiplier_n_times_as_far():
+    ctrl = active_controller(guard_loss_ratio=1.5)
+    feats = torch.randn(3, F.num_features()) * 0.3
+    with torch.no_grad():
+        one = ctrl(feats, ctrl.init_state(3))["log_mult"]
+        ten = ctrl(feats, ctrl.init_state(3), steps_per_call=10)["log_mult"]
+        feats[:, F.FEATURE_NAMES.index("loss_vs_start")] = math.log(2.0) / 3     # diverging: the guard acts
+        feats[:, F.FEATURE_NAMES.index("loss_trend")] = 0.1
+        guarded = ctrl(feats, ctrl.init_state(3), steps_per_call=10)["log_mult"]
+    assert (one.abs() > 1e-4).all() and torch.allclose(ten, 10 * one, rtol=1e-5)
+    assert torch.allclose(guarded, torch.full((3,), -1.0))
+
+
+def test_every_n_keeps_the_per_step_rate_of_the_multiplier(model):
+    """The wrapper's first call sees the same inputs whatever ``every`` is; with every=5 it stands for 5 steps."""
+    import copy
+
+    twin = copy.deepcopy(model)
+    ctrl = active_controller()
+    opts = [LROptimizerWrapper(adamw(m), controller=copy.deepcopy(ctrl), every=e) for m, e in ((model, 1), (twin, 5))]
+    for opt, m in zip(opts, (model, twin)):
+        train(opt, m, 1)
+    one, five = (torch.log(o.multipliers()) for o in opts)
+    assert (one.abs() > 1e-4).all() and torch.allclose(five, 5 * one, rtol=1e-5)
+
+
 def test_divergence_guard_forces_the_lr_down_while_loss_is_above_the_ratio():
     ctrl = raising_controller(guard_loss_ratio=1.5)
     feats = torch.zeros(4, F.num_features())
