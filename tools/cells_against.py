@@ -23,8 +23,9 @@ import math
 import sys
 from pathlib import Path
 
-from lropt.bench.stats import matches_or_beats, relative_diff
-from lropt.bench.summary import HEADLINE_SET
+from lropt.bench.runner import LROPT
+from lropt.bench.stats import TIE_TOL
+from lropt.bench.summary import HEADLINE_SET, _headline
 
 
 def _final(cell: dict) -> float:
@@ -33,26 +34,27 @@ def _final(cell: dict) -> float:
 
 
 def count_cells(reference: dict, candidate: dict, *, regime: str = "defaults") -> dict:
-    """Per cell: the candidate's lropt median final loss against the reference's best classic."""
+    """Per cell: the candidate's lropt median final loss against the reference's best classic, by the rule
+    of ``lropt compare``'s own headline (:func:`lropt.bench.summary._headline`) on the merged cells."""
     rows = []
     for task, ref in reference["tasks"].items():
         if task not in candidate["tasks"]:
             raise ValueError(f"task {task!r} is in the reference run but not in the candidate's")
         mine = {c["lr_factor"]: c for c in candidate["tasks"][task]["cells"]
-                if c["method"] == "lropt" and c["regime"] == regime}
-        for factor in sorted({c["lr_factor"] for c in ref["cells"] if c["regime"] == regime}):
-            classics = [c for c in ref["cells"] if c["regime"] == regime and c["lr_factor"] == factor
-                        and c["method"] in HEADLINE_SET]
-            if not classics:
+                if c["method"] == LROPT and c["regime"] == regime}
+        classics = [c for c in ref["cells"] if c["regime"] == regime and c["method"] in HEADLINE_SET]
+        factors = sorted({c["lr_factor"] for c in ref["cells"] if c["regime"] == regime})
+        for factor in factors:
+            if not any(c["lr_factor"] == factor for c in classics):
                 raise ValueError(f"{task} x{factor}: the reference run has none of {', '.join(HEADLINE_SET)}")
             if factor not in mine:
                 raise ValueError(f"{task} x{factor}: the candidate run has no lropt cell")
-            best = min(classics, key=_final)
-            loss, best_loss = _final(mine[factor]), _final(best)
-            rows.append({"task": task, "lr_factor": factor, "lropt": loss, "best_method": best["method"],
-                         "best": best_loss, "relative": relative_diff(loss, best_loss),
-                         "matches_or_beats": matches_or_beats(loss, best_loss),
-                         "divergences": mine[factor]["divergences"]})
+        merged = [{**c, "final_val_loss": _final(c)} for c in [*classics, *(mine[f] for f in factors)]]
+        for h in _headline(merged, [regime], factors, TIE_TOL):
+            rows.append({"task": task, "lr_factor": h["lr_factor"], "lropt": h["lropt"],
+                         "best_method": h["best_classic_method"], "best": h["best_classic"],
+                         "relative": h["relative_diff"], "matches_or_beats": h["matches_or_beats"],
+                         "divergences": mine[h["lr_factor"]]["divergences"]})
     return {"cells": rows, "matched": sum(r["matches_or_beats"] for r in rows), "total": len(rows),
             "divergences": sum(r["divergences"] for r in rows)}
 

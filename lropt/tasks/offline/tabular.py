@@ -141,7 +141,6 @@ LOADERS = {
 }
 
 
-
 def split_standardised(
     x: np.ndarray, y: np.ndarray, val_fraction: float, seed: int, standardise: bool = True
 ) -> Arrays:
