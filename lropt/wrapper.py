@@ -213,7 +213,8 @@ class LROptimizerWrapper(torch.optim.Optimizer):
             held in between; features are folded in on controller steps only). Each call
             moves the multiplier as far as ``every`` per-step calls could.
         log_dir: write TensorBoard scalars there (see :mod:`lropt.logging`).
-        log_every: log every this many steps (each log reads the device once).
+        log_every: log every this many steps (each log reads the device once; with ``capturable``,
+            each eager step also reads the step count, which graph replays advance on the device).
         skip_nonfinite: skip the base step (and count it) when the loss or a
             gradient is NaN/inf. This costs one host sync per step, so it is
             off by default; either way the LR stays finite and the controller
