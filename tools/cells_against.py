@@ -8,10 +8,15 @@ one `lropt compare` uses for its own headline count: the median final validation
 candidate at most 1% above the best classic's (lower is better), with no divergence counted in the
 loss. BENCHMARKS.md's "classics from the reference runs" counts come from this.
 
+It also reports the steps-to-target speedup at the reference's centre LR: the candidate's runs against
+the reference run's target (the best classic's median best validation loss) and the steps its
+target-setting schedule took, by :mod:`lropt.bench.stats`. The median over tasks counts a task the
+candidate's median run never reaches as 0, as BENCHMARKS.md does.
+
 Usage::
 
-    python tools/cells_against.py REFERENCE/results.json CANDIDATE/results.json [--regime defaults]
-        [--out cells.json]
+    python tools/cells_against.py REFERENCE/results.json CANDIDATE/results.json [REF2 CAND2 ...]
+        [--regime defaults] [--out cells.json]
 
 Prints one row per cell and the count last; writes JSON with ``--out``.
 """
@@ -24,7 +29,7 @@ import sys
 from pathlib import Path
 
 from lropt.bench.runner import LROPT
-from lropt.bench.stats import TIE_TOL
+from lropt.bench.stats import TIE_TOL, median, median_steps, speedup, steps_to_target
 from lropt.bench.summary import HEADLINE_SET, _headline
 
 
@@ -55,22 +60,44 @@ def count_cells(reference: dict, candidate: dict, *, regime: str = "defaults") -
                          "best_method": h["best_classic_method"], "best": h["best_classic"],
                          "relative": h["relative_diff"], "matches_or_beats": h["matches_or_beats"],
                          "divergences": mine[h["lr_factor"]]["divergences"]})
+    speeds = [s for task, ref in reference["tasks"].items()
+              if (s := task_speedup(task, ref, candidate["tasks"][task])) is not None]
+    values = [s["speedup"] or 0.0 for s in speeds]
     return {"cells": rows, "matched": sum(r["matches_or_beats"] for r in rows), "total": len(rows),
-            "divergences": sum(r["divergences"] for r in rows)}
+            "divergences": sum(r["divergences"] for r in rows), "speedups": speeds,
+            "median_speedup": median(values) if values else None}
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("reference", type=Path, help="results.json of a run with the classic schedules")
-    p.add_argument("candidate", type=Path, help="results.json of a run with the candidate's lropt cells")
-    p.add_argument("--regime", default="defaults", choices=["defaults", "tuned"])
-    p.add_argument("--out", type=Path, help="write the cells and the count as JSON here")
-    args = p.parse_args(argv)
-    try:
-        result = count_cells(*(json.loads(path.read_text()) for path in (args.reference, args.candidate)),
-                             regime=args.regime)
-    except (OSError, ValueError, KeyError) as exc:
-        p.error(str(exc))
+def task_speedup(task: str, ref: dict, cand: dict) -> dict | None:
+    """The candidate's median steps to the reference's target and the speedup over the schedule that set it;
+    ``None`` when the reference has no target or the candidate kept no per-run curves at its LR."""
+    target = ref.get("target") or {}
+    if target.get("val_loss") is None:
+        return None
+    cell = next((c for c in cand["cells"] if c["method"] == LROPT and c["regime"] == target["regime"]
+                 and c["lr_factor"] == target["lr_factor"]), None)
+    if cell is None or not cell.get("runs"):
+        return None
+    steps = [steps_to_target(r["eval_steps"], r["val_loss"], target["val_loss"]) for r in cell["runs"]]
+    mine = median_steps(steps)
+    return {"task": task, "lr_factor": target["lr_factor"], "target": target["val_loss"],
+            "target_method": target["method"], "target_steps": target.get("steps"), "steps": mine,
+            "reached": sum(s is not None for s in steps), "runs": len(steps),
+            "speedup": speedup(target.get("steps"), mine)}
+
+
+def count_pairs(pairs: list[tuple[dict, dict]], *, regime: str = "defaults") -> dict:
+    """:func:`count_cells` over several (reference, candidate) pairs, as one count and one median."""
+    parts = [count_cells(ref, cand, regime=regime) for ref, cand in pairs]
+    rows = [r for part in parts for r in part["cells"]]
+    speeds = [s for part in parts for s in part["speedups"]]
+    values = [s["speedup"] or 0.0 for s in speeds]
+    return {"cells": rows, "matched": sum(r["matches_or_beats"] for r in rows), "total": len(rows),
+            "divergences": sum(part["divergences"] for part in parts), "speedups": speeds,
+            "median_speedup": median(values) if values else None}
+
+
+def _print(result: dict) -> None:
     print(f"{'task':18s} {'LR x':>5s} {'lropt':>8s} {'best classic':>12s} {'method':12s} {'relative':>9s}")
     for r in result["cells"]:
         mark = "yes" if r["matches_or_beats"] else "no"
@@ -78,6 +105,36 @@ def main(argv=None) -> int:
               f"{100 * r['relative']:+8.1f}% {mark}")
     print(f"cells matched or beaten: {result['matched']}/{result['total']}, lropt divergences: "
           f"{result['divergences']}")
+    if not result["speedups"]:
+        return
+    print(f"\n{'task':18s} {'LR x':>5s} {'target':>8s} {'set by':12s} {'its steps':>9s} {'lropt':>6s} "
+          f"{'reached':>7s} {'speedup':>7s}")
+    for s in result["speedups"]:
+        sp = "-" if s["speedup"] is None else f"{s['speedup']:.2f}x"
+        its = "-" if s["target_steps"] is None else s["target_steps"]
+        mine = "-" if s["steps"] is None else s["steps"]
+        print(f"{s['task']:18s} {s['lr_factor']:5g} {s['target']:8.4f} {s['target_method']:12s} {its:>9} "
+              f"{mine:>6} {s['reached']:>3}/{s['runs']:<3} {sp:>7s}")
+    print(f"median steps-to-target speedup over {len(result['speedups'])} tasks (not reached counted as 0): "
+          f"{result['median_speedup']:.3g}x")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("paths", type=Path, nargs="+", metavar="REFERENCE CANDIDATE",
+                   help="pairs of results.json: a run with the classic schedules, then one with the "
+                        "candidate's lropt cells on the same tasks; several pairs are counted together")
+    p.add_argument("--regime", default="defaults", choices=["defaults", "tuned"])
+    p.add_argument("--out", type=Path, help="write the cells, the count and the speedups as JSON here")
+    args = p.parse_args(argv)
+    if len(args.paths) % 2:
+        p.error(f"results files come in pairs (reference, candidate); got {len(args.paths)}")
+    try:
+        runs = [json.loads(path.read_text()) for path in args.paths]
+        result = count_pairs(list(zip(runs[::2], runs[1::2])), regime=args.regime)
+    except (OSError, ValueError, KeyError) as exc:
+        p.error(str(exc))
+    _print(result)
     if args.out:
         args.out.write_text(json.dumps(result, indent=2))
     return 0

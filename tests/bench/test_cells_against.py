@@ -8,7 +8,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools"))
-from cells_against import count_cells  # noqa: E402
+from cells_against import count_cells, count_pairs  # noqa: E402
 
 
 def cell(method, factor, loss, divergences=0):
@@ -56,3 +56,55 @@ def test_the_script_prints_the_count_and_writes_json(tmp_path):
     bad = subprocess.run([sys.executable, str(ROOT / "tools" / "cells_against.py"), str(ref), str(tmp_path / "x")],
                          capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode == 2 and "No such file" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def curve_cell(factor, val_losses, *, method="lropt"):
+    """An lropt cell whose runs evaluate at steps 0, 10, 20, ..."""
+    runs = [{"eval_steps": list(range(0, 10 * len(v), 10)), "val_loss": v} for v in val_losses]
+    return {**cell(method, factor, min(val_losses[0])), "runs": runs}
+
+
+def with_target(run, val_loss=0.5, steps=40):
+    return {"tasks": {t: {**body, "target": {"val_loss": val_loss, "steps": steps, "method": "cosine",
+                                             "regime": "defaults", "lr_factor": 1.0}}
+                      for t, body in run["tasks"].items()}}
+
+
+def test_speedup_is_the_reference_steps_over_the_candidates_median_steps_to_the_reference_target():
+    fast = [1.0, 0.6, 0.5, 0.4]        # reaches 0.5 at step 20
+    slow = [1.0, 0.9, 0.8, 0.45]       # at step 30
+    never = [1.0, 0.9, 0.8, 0.7]
+    cand = {"tasks": {"t": {"cells": [curve_cell(1.0, [fast, slow, never]), cell("lropt", 10.0, 2.0)]}}}
+    got = count_cells(with_target(REFERENCE), cand)["speedups"]
+    assert len(got) == 1
+    s = got[0]
+    assert (s["steps"], s["reached"], s["runs"], s["target_method"]) == (30, 2, 3, "cosine")
+    assert s["speedup"] == pytest.approx(40 / 30)
+    # No target in the reference, or no per-run curves in the candidate: no speedup row.
+    assert count_cells(REFERENCE, cand)["speedups"] == []
+    assert count_cells(with_target(REFERENCE), candidate(0.9, 2.0))["speedups"] == []
+
+
+def test_pairs_are_counted_together_and_a_task_not_reached_counts_as_zero_in_the_median():
+    reached = {"tasks": {"t": {"cells": [curve_cell(1.0, [[1.0, 0.5]] * 3), cell("lropt", 10.0, 2.0)]}}}
+    missed = {"tasks": {"t": {"cells": [curve_cell(1.0, [[1.0, 0.9]] * 3), cell("lropt", 10.0, 2.0)]}}}
+    ref = with_target(REFERENCE, steps=40)
+    got = count_pairs([(ref, reached), (ref, reached), (ref, missed)])
+    assert got["total"] == 6 and [s["speedup"] for s in got["speedups"]] == [4.0, 4.0, None]
+    assert got["median_speedup"] == 4.0
+    assert count_pairs([(ref, reached), (ref, missed)])["median_speedup"] == 2.0  # (4 + 0) / 2
+
+
+def test_the_script_takes_several_pairs_and_refuses_an_odd_count(tmp_path):
+    ref, cand = tmp_path / "ref.json", tmp_path / "cand.json"
+    ref.write_text(json.dumps(with_target(REFERENCE)))
+    cand.write_text(json.dumps({"tasks": {"t": {"cells": [curve_cell(1.0, [[1.0, 0.5, 0.4]] * 3),
+                                                          cell("lropt", 10.0, 1.9)]}}}))
+    script = [sys.executable, str(ROOT / "tools" / "cells_against.py")]
+    proc = subprocess.run([*script, str(ref), str(cand), str(ref), str(cand)], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert "cells matched or beaten: 4/4" in proc.stdout
+    assert "median steps-to-target speedup over 2 tasks (not reached counted as 0): 4x" in proc.stdout
+    odd = subprocess.run([*script, str(ref), str(cand), str(ref)], capture_output=True, text=True, cwd=ROOT)
+    assert odd.returncode == 2 and "come in pairs" in odd.stderr and "got 3" in odd.stderr
