@@ -19,6 +19,7 @@ def test_small_run_writes_everything(tmp_path):
     assert data["meta"]["methods"] == ["lropt", "constant", "cosine"] and data["meta"]["lr_factors"] == [1.0, 10.0]
     assert data["meta"]["controller"]["spec"] == "identity" and data["meta"]["controller"]["identity"]
     assert "--task quadratic-10d" in data["meta"]["command"]
+    assert "runs 12/12 (100%)" in res.output  # not a terminal: plain progress lines, the last one at the end
     table = res.output[res.output.index("lropt matches"):]  # the table comes last
     assert "cosine" in table and "lropt" in table
 

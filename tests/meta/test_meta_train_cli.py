@@ -28,6 +28,7 @@ def meta_train(out, steps, *extra):
 def test_outputs_and_controller_loads(tmp_path):
     res = meta_train(tmp_path / "run", 4)
     assert res.exit_code == 0, res.output
+    assert "outer step 4/4 (100%)" in res.output  # not a terminal: plain progress lines
     run = tmp_path / "run"
     for name in ("controller.pt", "checkpoint.pt", "recipe.toml", "summary.json"):
         assert (run / name).is_file(), name
