@@ -38,7 +38,7 @@ def _final(cell: dict) -> float:
     return value if value is not None and math.isfinite(value) else math.inf
 
 
-def count_cells(reference: dict, candidate: dict, *, regime: str = "defaults") -> dict:
+def count_cells(reference: dict, candidate: dict, *, regime: str = "defaults", slack: float = 0.0) -> dict:
     """Per cell: the candidate's lropt median final loss against the reference's best classic, by the rule
     of ``lropt compare``'s own headline (:func:`lropt.bench.summary._headline`) on the merged cells."""
     rows = []
@@ -61,34 +61,47 @@ def count_cells(reference: dict, candidate: dict, *, regime: str = "defaults") -
                          "relative": h["relative_diff"], "matches_or_beats": h["matches_or_beats"],
                          "divergences": mine[h["lr_factor"]]["divergences"]})
     speeds = [s for task, ref in reference["tasks"].items()
-              if (s := task_speedup(task, ref, candidate["tasks"][task])) is not None]
+              if (s := task_speedup(task, ref, candidate["tasks"][task], slack=slack)) is not None]
     values = [s["speedup"] or 0.0 for s in speeds]
     return {"cells": rows, "matched": sum(r["matches_or_beats"] for r in rows), "total": len(rows),
             "divergences": sum(r["divergences"] for r in rows), "speedups": speeds,
             "median_speedup": median(values) if values else None}
 
 
-def task_speedup(task: str, ref: dict, cand: dict) -> dict | None:
+def task_speedup(task: str, ref: dict, cand: dict, *, slack: float = 0.0) -> dict | None:
     """The candidate's median steps to the reference's target and the speedup over the schedule that set it;
-    ``None`` when the reference has no target or the candidate kept no per-run curves at its LR."""
+    ``None`` when the reference has no target or the candidate kept no per-run curves at its LR.
+
+    ``slack`` > 0 loosens the target to ``target * (1 + slack)`` for both sides (the reference's steps are
+    recounted from its runs): a sensitivity check of how much of a miss is the target's knife edge."""
     target = ref.get("target") or {}
     if target.get("val_loss") is None:
         return None
-    cell = next((c for c in cand["cells"] if c["method"] == LROPT and c["regime"] == target["regime"]
-                 and c["lr_factor"] == target["lr_factor"]), None)
+    cell = _lropt_cell(cand, target)
     if cell is None or not cell.get("runs"):
         return None
-    steps = [steps_to_target(r["eval_steps"], r["val_loss"], target["val_loss"]) for r in cell["runs"]]
+    value = target["val_loss"] * (1.0 + slack)
+    ref_steps = target.get("steps")
+    if slack:
+        ref_cell = next(c for c in ref["cells"] if c["method"] == target["method"]
+                        and c["regime"] == target["regime"] and c["lr_factor"] == target["lr_factor"])
+        ref_steps = median_steps([steps_to_target(r["eval_steps"], r["val_loss"], value) for r in ref_cell["runs"]])
+    steps = [steps_to_target(r["eval_steps"], r["val_loss"], value) for r in cell["runs"]]
     mine = median_steps(steps)
-    return {"task": task, "lr_factor": target["lr_factor"], "target": target["val_loss"],
-            "target_method": target["method"], "target_steps": target.get("steps"), "steps": mine,
+    return {"task": task, "lr_factor": target["lr_factor"], "target": value,
+            "target_method": target["method"], "target_steps": ref_steps, "steps": mine,
             "reached": sum(s is not None for s in steps), "runs": len(steps),
-            "speedup": speedup(target.get("steps"), mine)}
+            "speedup": speedup(ref_steps, mine)}
 
 
-def count_pairs(pairs: list[tuple[dict, dict]], *, regime: str = "defaults") -> dict:
+def _lropt_cell(cand: dict, target: dict) -> dict | None:
+    return next((c for c in cand["cells"] if c["method"] == LROPT and c["regime"] == target["regime"]
+                 and c["lr_factor"] == target["lr_factor"]), None)
+
+
+def count_pairs(pairs: list[tuple[dict, dict]], *, regime: str = "defaults", slack: float = 0.0) -> dict:
     """:func:`count_cells` over several (reference, candidate) pairs, as one count and one median."""
-    parts = [count_cells(ref, cand, regime=regime) for ref, cand in pairs]
+    parts = [count_cells(ref, cand, regime=regime, slack=slack) for ref, cand in pairs]
     rows = [r for part in parts for r in part["cells"]]
     speeds = [s for part in parts for s in part["speedups"]]
     values = [s["speedup"] or 0.0 for s in speeds]
@@ -125,13 +138,18 @@ def main(argv=None) -> int:
                    help="pairs of results.json: a run with the classic schedules, then one with the "
                         "candidate's lropt cells on the same tasks; several pairs are counted together")
     p.add_argument("--regime", default="defaults", choices=["defaults", "tuned"])
+    p.add_argument("--target-slack", type=float, default=0.0, metavar="FRACTION",
+                   help="loosen the steps-to-target target by this fraction on both sides (a sensitivity "
+                        "check; lropt's target uses 0)")
     p.add_argument("--out", type=Path, help="write the cells, the count and the speedups as JSON here")
     args = p.parse_args(argv)
     if len(args.paths) % 2:
         p.error(f"results files come in pairs (reference, candidate); got {len(args.paths)}")
+    if not 0 <= args.target_slack < 1:
+        p.error(f"--target-slack must be in [0, 1), got {args.target_slack}")
     try:
         runs = [json.loads(path.read_text()) for path in args.paths]
-        result = count_pairs(list(zip(runs[::2], runs[1::2])), regime=args.regime)
+        result = count_pairs(list(zip(runs[::2], runs[1::2])), regime=args.regime, slack=args.target_slack)
     except (OSError, ValueError, KeyError) as exc:
         p.error(str(exc))
     _print(result)

@@ -108,3 +108,14 @@ def test_the_script_takes_several_pairs_and_refuses_an_odd_count(tmp_path):
     assert "median steps-to-target speedup over 2 tasks (not reached counted as 0): 4x" in proc.stdout
     odd = subprocess.run([*script, str(ref), str(cand), str(ref)], capture_output=True, text=True, cwd=ROOT)
     assert odd.returncode == 2 and "come in pairs" in odd.stderr and "got 3" in odd.stderr
+
+
+def test_a_target_slack_loosens_the_target_for_the_reference_and_the_candidate_alike():
+    ref = with_target(REFERENCE, val_loss=0.5, steps=30)
+    ref["tasks"]["t"]["cells"][1] = curve_cell(1.0, [[1.0, 0.6, 0.504, 0.5]] * 3, method="cosine")
+    cand = {"tasks": {"t": {"cells": [curve_cell(1.0, [[1.0, 0.503, 0.45]] * 3), cell("lropt", 10.0, 2.0)]}}}
+    exact = count_cells(ref, cand)["speedups"][0]
+    assert (exact["target_steps"], exact["steps"], exact["speedup"]) == (30, 20, 1.5)
+    loose = count_cells(ref, cand, slack=0.01)["speedups"][0]   # target 0.505: cosine at 20, lropt at 10
+    assert loose["target"] == pytest.approx(0.505)
+    assert (loose["target_steps"], loose["steps"], loose["speedup"]) == (20, 10, 2.0)
