@@ -52,7 +52,7 @@ class _Lines:
         if total is not None and fresh > 0 and done < total:
             eta = f", ETA {_clock(elapsed / fresh * (total - done))}"
         self.console.print(f"{head}, {_clock(elapsed)} elapsed{eta}{': ' + text if text else ''}",
-                           highlight=False, markup=False)
+                           highlight=False, markup=False, soft_wrap=True)
         self.printed_at, self.pending = now, None
 
 

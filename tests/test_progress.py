@@ -56,6 +56,13 @@ def test_a_resumed_job_estimates_its_eta_from_the_steps_it_ran_itself():
     assert buf.getvalue().splitlines()[-1] == "outer step 60/100 (60%), 0:00:10 elapsed, ETA 0:00:40"
 
 
+def test_a_long_line_is_not_wrapped_at_the_consoles_width():
+    buf = io.StringIO()
+    lines = _Lines(Console(file=buf, width=40), "runs", interval=0.0)
+    lines.emit(1, 2, "foodreviews-bow exponential lr=0.001 seed=4")
+    assert len(buf.getvalue().splitlines()) == 1
+
+
 def test_piped_output_gets_lines_a_terminal_gets_the_bar():
     console, buf = piped()
     with compare_progress(console) as update:
