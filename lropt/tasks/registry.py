@@ -65,6 +65,10 @@ ENTRIES: dict[str, Entry] = {
                                params=5_890),
     "taxi-mlp": Entry("taxi-mlp", "offline", "offline.tabular:taxi_mlp", rows=10000, params=5_762),
     "bivariate-mlp": Entry("bivariate-mlp", "offline", "offline.tabular:bivariate_mlp", rows=1009, params=4_482),
+    "penguins-mlp": Entry("penguins-mlp", "offline", "offline.tabular:penguins_mlp", rows=333, params=4_995),
+    "twoclass-mlp": Entry("twoclass-mlp", "offline", "offline.tabular:twoclass_mlp", rows=791, params=4_482),
+    "checktimes-mlp": Entry("checktimes-mlp", "offline", "offline.tabular:checktimes_mlp", rows=13626,
+                            params=5_826),
     "foodreviews-bow": Entry(
         "foodreviews-bow", "offline", "offline.reviews_small:foodreviews_bow", rows=5000, params=473_090
     ),

