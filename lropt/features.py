@@ -138,6 +138,7 @@ def update(
     log_mult: Tensor,
     grad_align: Tensor,
     progress: Tensor | None = None,
+    steps: int = 1,
 ) -> tuple[Tensor, dict[str, Tensor], Tensor]:
     """Fold one training step into the statistics and return its features.
 
@@ -152,6 +153,8 @@ def update(
         grad_align: ``[G]`` cosine between this step's gradient and the previous
             update of each group (0 when there is no previous update).
         progress: scalar ``step / total_steps`` or ``None`` when unknown.
+        steps: the training steps this call stands for (the wrapper's ``every``): the averages
+            decay by ``beta ** steps``, so their time constants stay in training steps.
 
     Returns:
         ``(features [G, F], new_state, ok [G])`` where ``ok`` is false for groups
@@ -170,17 +173,18 @@ def update(
     log_grad = _safe_log(grad_norm)
 
     c1 = count + 1.0
-    loss_fast = _ema(state["loss_fast"], log_loss, FAST_BETA)
-    loss_slow = _ema(state["loss_slow"], log_loss, SLOW_BETA)
-    grad_slow = _ema(state["grad_slow"], log_grad, SLOW_BETA)
+    fast_beta, slow_beta = FAST_BETA ** steps, SLOW_BETA ** steps
+    loss_fast = _ema(state["loss_fast"], log_loss, fast_beta)
+    loss_slow = _ema(state["loss_slow"], log_loss, slow_beta)
+    grad_slow = _ema(state["grad_slow"], log_grad, slow_beta)
     cos = torch.clamp(torch.nan_to_num(grad_align.detach().to(count.dtype), nan=0.0), -1.0, 1.0)
-    align_fast = _ema(state["align_fast"], cos, FAST_BETA)
+    align_fast = _ema(state["align_fast"], cos, fast_beta)
     loss_first = torch.where(count == 0, log_loss, state["loss_first"])
 
-    fast_hat = _debias(loss_fast, c1, FAST_BETA)
-    slow_hat = _debias(loss_slow, c1, SLOW_BETA)
-    grad_hat = _debias(grad_slow, c1, SLOW_BETA)
-    align_hat = _debias(align_fast, c1, FAST_BETA)
+    fast_hat = _debias(loss_fast, c1, fast_beta)
+    slow_hat = _debias(loss_slow, c1, slow_beta)
+    grad_hat = _debias(grad_slow, c1, slow_beta)
+    align_hat = _debias(align_fast, c1, fast_beta)
 
     if progress is None:
         prog = torch.zeros_like(count)

@@ -184,7 +184,8 @@ def _features_and_control(feat: dict, ctrl_state: dict, controller: LRController
     """One controller call on the device: fold the step into the feature statistics, run the controller.
     Pure, so ``compile=True`` can hand it to ``torch.compile`` as one graph."""
     feats, feat, ok = F.update(feat, loss=loss, grad_norm=grad_norm, update_ratio=update_ratio,
-                               log_mult=ctrl_state["log_mult"], grad_align=grad_align, progress=progress)
+                               log_mult=ctrl_state["log_mult"], grad_align=grad_align, progress=progress,
+                               steps=steps_per_call)
     return feats, feat, controller(feats, ctrl_state, ok, steps_per_call=steps_per_call)
 
 
@@ -210,8 +211,10 @@ class LROptimizerWrapper(torch.optim.Optimizer):
             the wrapper only observes and logs).
         total_steps: planned number of steps; enables the progress feature.
         every: call the controller every ``every`` steps (the multiplier is
-            held in between; features are folded in on controller steps only). Each call
-            moves the multiplier as far as ``every`` per-step calls could.
+            held in between). Each call stands for ``every`` steps: the multiplier moves as far as
+            that many per-step calls could, the feature averages decay as over that many steps,
+            and the loss they read is the mean training loss of those steps. The gradient
+            features are read on controller steps only.
         log_dir: write TensorBoard scalars there (see :mod:`lropt.logging`).
         log_every: log every this many steps (each log reads the device once; with ``capturable``,
             each eager step also reads the step count, which graph replays advance on the device).
@@ -286,6 +289,8 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         self._tick_t = _device_count(0, self._device)  # the same on the device (capturable)
         self._skipped = 0        # base steps skipped on non-finite values
         self._pending_loss: Tensor | None = None
+        self._loss_sum: Tensor | None = None  # with every > 1: finite losses since the last controller call
+        self._loss_n: Tensor | None = None    # ... and how many (device tensors: no sync); see _init_group_state
         self._warned_total = False
         self._warned_capture = False
         self._warned_val = False
@@ -371,6 +376,7 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         # per group: (indices in group["params"] of the stepped parameters, their update samples)
         self._prev_update: list[tuple[tuple, Tensor | None]] = [((), None) for _ in range(n)]
         self._ctrl_state = self.controller.init_state(n, device=self._device) if self.controller else None
+        self._loss_sum = self._loss_n = None
 
     def _start_mult(self) -> float:
         """The multiplier before the first controller call (below 1 for a warm-up start)."""
@@ -503,8 +509,10 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         if self.capturable and self.controller is not None and not self._warned_capture and _capturing():
             self._warn_if_unready()
         with torch.no_grad():
+            if self.controller is not None and self.every > 1 and loss_t is not None:
+                self._accumulate_loss(loss_t)
             if self.controller is not None and self._ticks % self.every == 0:
-                self._control(loss_t)
+                self._control(self._window_loss() if self._loss_sum is not None else loss_t)
             if self.skip_nonfinite and not self._all_finite(loss_t):   # never with capturable
                 self._skipped += 1
                 self._ticks += 1
@@ -583,6 +591,23 @@ class LROptimizerWrapper(torch.optim.Optimizer):
             return None
         params = [group["params"][j] for j in indices]
         return _flat_sample([p.grad for p in params], _align_stride(params), self._device)
+
+    def _accumulate_loss(self, loss_t: Tensor) -> None:
+        """Add this step's loss to the window the next controller call reads (finite losses only)."""
+        loss = loss_t.to(self._device, torch.float32)
+        finite = torch.isfinite(loss)
+        if self._loss_sum is None:
+            self._loss_sum, self._loss_n = torch.zeros_like(loss), torch.zeros_like(loss)
+        self._loss_sum = self._loss_sum + torch.where(finite, loss, torch.zeros_like(loss))
+        self._loss_n = self._loss_n + finite.float()
+
+    def _window_loss(self) -> Tensor:
+        """The mean training loss of the steps since the last call (NaN when none was finite, so the
+        call leaves the loss statistics alone), and a fresh window."""
+        mean = torch.where(self._loss_n > 0, self._loss_sum / self._loss_n.clamp(min=1.0),
+                           torch.full_like(self._loss_sum, math.nan))
+        self._loss_sum = self._loss_n = None
+        return mean
 
     def _control(self, loss_t: Tensor | None) -> None:
         grad_norm = torch.stack([_group_norm(self._grads(g), self._device) for g in self.param_groups])
@@ -724,6 +749,7 @@ class LROptimizerWrapper(torch.optim.Optimizer):
             "update_ratio": self._update_ratio.clone(),
             "prev_update": [(list(idx), None if t is None else t.clone()) for idx, t in self._prev_update],
             "pending_loss": self._pending_loss,
+            "loss_window": None if self._loss_sum is None else (self._loss_sum.clone(), self._loss_n.clone()),
             "controller_state": None if self._ctrl_state is None else {k: v.clone() for k, v in self._ctrl_state.items()},
             "controller": None if self.controller is None else {
                 "config": dict(self.controller.config),
@@ -767,6 +793,8 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         self._prev_update = [(tuple(idx), _kept_sample(kept, dev)) for idx, kept in saved]
         pending = ours.get("pending_loss")
         self._pending_loss = None if pending is None else pending.to(dev)
+        window = ours.get("loss_window")
+        self._loss_sum, self._loss_n = (None, None) if window is None else (window[0].to(dev), window[1].to(dev))
         if self.controller is not None:
             self.controller.load_state_dict(weights)
             self.controller.take_settings(ours["controller"].get("config"))

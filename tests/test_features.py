@@ -143,3 +143,23 @@ def test_a_non_positive_validation_loss_is_ignored():
     got = _val_vs_best([0.5, 0.0, -1.0, 0.6])
     assert got[1] == got[2] == 0.0
     assert math.isclose(got[3], math.log(0.6 / 0.5) / 0.3, rel_tol=1e-5)
+
+
+def test_a_call_for_n_steps_decays_the_averages_as_n_steps_would():
+    """steps=N on inputs that held still for N steps gives the state and features of N one-step calls."""
+    def run(per_call, calls):
+        state = F.init(2)
+        for loss, grad in [(2.0, 1.0), (1.5, 0.8), (1.2, 0.7)]:
+            for _ in range(calls):
+                feats, state, _ = F.update(state, loss=torch.tensor(loss), grad_norm=torch.tensor([grad, 2 * grad]),
+                                           update_ratio=torch.full((2,), 1e-3), log_mult=torch.zeros(2),
+                                           grad_align=torch.full((2,), -0.2), progress=None, steps=per_call)
+        return feats, state
+
+    many, many_state = run(1, 5)
+    one, one_state = run(5, 1)
+    assert torch.allclose(one, many, atol=1e-5)
+    for key in ("loss_fast", "loss_slow", "grad_slow", "align_fast"):
+        # the raw EMAs agree; the counts differ (calls, not steps) and the debiasing accounts for it
+        assert torch.allclose(one_state[key], many_state[key], atol=1e-6), key
+    assert not torch.allclose(run(1, 1)[0], one, atol=1e-3)  # and steps=5 is not a one-step call

@@ -495,3 +495,42 @@ def test_a_state_dict_from_before_val_vs_best_loads_and_starts_its_best_at_the_l
     torch.testing.assert_close(fresh.controller.cell.weight_ih[:, :10], weights["cell.weight_ih"])
     assert torch.equal(fresh._feat["val_best"], fresh._feat["val_last"])   # 3.0, not the 2.0 it never saw
     assert torch.allclose(fresh._feat["val_last"], torch.log(torch.tensor(3.0)))
+
+
+def _call_losses(opt, model, losses):
+    """Step with these losses (gradients from the model) and return the log-loss the features hold."""
+    for step, value in enumerate(losses):
+        loss_at(model, step).backward()
+        opt.step(loss=torch.tensor(value))
+        opt.zero_grad()
+    return float(opt._feat["loss_last"][0])
+
+
+def test_every_n_feeds_the_mean_loss_of_the_steps_since_the_last_call(model):
+    opt = LROptimizerWrapper(adamw(model), controller=active_controller(), every=3)
+    assert _call_losses(opt, model, [4.0]) == pytest.approx(math.log(4.0))          # call at step 0
+    assert _call_losses(opt, model, [1.0, 2.0, 6.0]) == pytest.approx(math.log(3.0))  # steps 1-3, call at 3
+    # a non-finite loss is left out of the mean; a window of none leaves the statistics alone
+    assert _call_losses(opt, model, [float("nan"), 2.0, 4.0]) == pytest.approx(math.log(3.0))
+    before = opt._feat["loss_fast"].clone()
+    assert _call_losses(opt, model, [float("inf")] * 3) == pytest.approx(math.log(3.0))
+    assert torch.equal(opt._feat["loss_fast"], before)
+
+
+def test_every_n_resumes_mid_window_exactly(model):
+    """The loss window travels in the state dict: a run cut between controller calls continues the same."""
+    import copy
+
+    twin = copy.deepcopy(model)
+    ctrl = active_controller()
+    full = LROptimizerWrapper(adamw(model), controller=copy.deepcopy(ctrl), every=4)
+    train(full, model, 14)
+    cut = LROptimizerWrapper(adamw(twin), controller=copy.deepcopy(ctrl), every=4)
+    train(cut, twin, 6)                        # two losses into the window of the call at step 8
+    saved = copy.deepcopy(cut.state_dict())
+    resumed = LROptimizerWrapper(adamw(twin), controller=copy.deepcopy(ctrl), every=4)
+    resumed.load_state_dict(saved)
+    train(resumed, twin, 8, start=6)
+    assert torch.equal(resumed.multipliers(), full.multipliers())
+    for key in full._feat:
+        assert torch.equal(resumed._feat[key], full._feat[key]), key
