@@ -69,6 +69,11 @@ ENTRIES: dict[str, Entry] = {
     "twoclass-mlp": Entry("twoclass-mlp", "offline", "offline.tabular:twoclass_mlp", rows=791, params=4_482),
     "checktimes-mlp": Entry("checktimes-mlp", "offline", "offline.tabular:checktimes_mlp", rows=13626,
                             params=5_826),
+    "participation-mlp": Entry("participation-mlp", "offline", "offline.tabular:participation_mlp", rows=872,
+                               params=4_802),
+    "trainchoice-mlp": Entry("trainchoice-mlp", "offline", "offline.tabular:trainchoice_mlp", rows=2929,
+                             params=4_866),
+    "vote92-mlp": Entry("vote92-mlp", "offline", "offline.tabular:vote92_mlp", rows=909, params=4_931),
     "foodreviews-bow": Entry(
         "foodreviews-bow", "offline", "offline.reviews_small:foodreviews_bow", rows=5000, params=473_090
     ),

