@@ -140,7 +140,7 @@ def update(
     progress: Tensor | None = None,
     steps: int = 1,
 ) -> tuple[Tensor, dict[str, Tensor], Tensor]:
-    """Fold one training step into the statistics and return its features.
+    """Fold one controller call (``steps`` training steps) into the statistics and return its features.
 
     Args:
         state: from :func:`init` or a previous call.

@@ -69,8 +69,10 @@ def meta_progress(console, start: int = 0):
             loss_s, val_s, rate_s = fields(loss, val, rate)
             lines.emit(step, total, f"meta-loss {loss_s}, val {val_s}, {rate_s} inner steps/s")
 
-        yield update
-        lines.finish()
+        try:
+            yield update
+        finally:
+            lines.finish()   # the last state, also when the job stops with an error or Ctrl-C
         return
     columns = (
         TextColumn("[bold]outer step"), MofNCompleteColumn(), BarColumn(),
@@ -92,8 +94,10 @@ def compare_progress(console):
     """Yield ``update(done, total, label)``, the ``progress=`` callback of :func:`lropt.bench.compare.compare`."""
     if not console.is_terminal:
         lines = _Lines(console, "runs")
-        yield lines.emit
-        lines.finish()
+        try:
+            yield lines.emit
+        finally:
+            lines.finish()
         return
     columns = (
         TextColumn("[bold]runs"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(), TextColumn("ETA"),

@@ -356,6 +356,8 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         self.__dict__.setdefault("_warned_val", False)
         self.__dict__.setdefault("_val_at", None)
         self.__dict__.setdefault("_tick_t", _device_count(self._ticks, self._device))
+        self.__dict__.setdefault("_loss_sum", None)
+        self.__dict__.setdefault("_loss_n", None)
 
     def __repr__(self) -> str:
         ctrl = "None" if self.controller is None else f"LRController({self.controller.config})"
@@ -512,7 +514,7 @@ class LROptimizerWrapper(torch.optim.Optimizer):
             if self.controller is not None and self.every > 1 and loss_t is not None:
                 self._accumulate_loss(loss_t)
             if self.controller is not None and self._ticks % self.every == 0:
-                self._control(self._window_loss() if self._loss_sum is not None else loss_t)
+                self._control(self._window_loss() if self.every > 1 and self._loss_sum is not None else loss_t)
             if self.skip_nonfinite and not self._all_finite(loss_t):   # never with capturable
                 self._skipped += 1
                 self._ticks += 1
@@ -593,17 +595,22 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         return _flat_sample([p.grad for p in params], _align_stride(params), self._device)
 
     def _accumulate_loss(self, loss_t: Tensor) -> None:
-        """Add this step's loss to the window the next controller call reads (finite losses only)."""
-        loss = loss_t.to(self._device, torch.float32)
-        finite = torch.isfinite(loss)
+        """Add this step's loss to the window the next controller call reads (finite losses only).
+
+        The window lives on the loss's device, so a Python-number or CPU loss is summed on the host and
+        a CUDA loss on the GPU: neither is copied between them on the steps between calls."""
+        loss = loss_t.float()
         if self._loss_sum is None:
             self._loss_sum, self._loss_n = torch.zeros_like(loss), torch.zeros_like(loss)
+        elif self._loss_sum.device != loss.device:   # once, e.g. after loading a state dict elsewhere
+            self._loss_sum, self._loss_n = self._loss_sum.to(loss.device), self._loss_n.to(loss.device)
+        finite = torch.isfinite(loss)
         self._loss_sum = self._loss_sum + torch.where(finite, loss, torch.zeros_like(loss))
         self._loss_n = self._loss_n + finite.float()
 
     def _window_loss(self) -> Tensor:
-        """The mean training loss of the steps since the last call (NaN when none was finite, so the
-        call leaves the loss statistics alone), and a fresh window."""
+        """The mean training loss of the steps since the last call, and a fresh window. NaN when none was
+        finite: then the call is skipped, as a non-finite loss is at every=1."""
         mean = torch.where(self._loss_n > 0, self._loss_sum / self._loss_n.clamp(min=1.0),
                            torch.full_like(self._loss_sum, math.nan))
         self._loss_sum = self._loss_n = None
@@ -793,8 +800,8 @@ class LROptimizerWrapper(torch.optim.Optimizer):
         self._prev_update = [(tuple(idx), _kept_sample(kept, dev)) for idx, kept in saved]
         pending = ours.get("pending_loss")
         self._pending_loss = None if pending is None else pending.to(dev)
-        window = ours.get("loss_window")
-        self._loss_sum, self._loss_n = (None, None) if window is None else (window[0].to(dev), window[1].to(dev))
+        window = ours.get("loss_window") if self.every > 1 else None   # every=1 reads each step's own loss
+        self._loss_sum, self._loss_n = (None, None) if window is None else (window[0].clone(), window[1].clone())
         if self.controller is not None:
             self.controller.load_state_dict(weights)
             self.controller.take_settings(ours["controller"].get("config"))

@@ -526,11 +526,30 @@ def test_every_n_resumes_mid_window_exactly(model):
     full = LROptimizerWrapper(adamw(model), controller=copy.deepcopy(ctrl), every=4)
     train(full, model, 14)
     cut = LROptimizerWrapper(adamw(twin), controller=copy.deepcopy(ctrl), every=4)
-    train(cut, twin, 6)                        # two losses into the window of the call at step 8
+    train(cut, twin, 7)                        # steps 5 and 6 are in the window of the call at step 8
+    assert float(cut._loss_n) == 2
     saved = copy.deepcopy(cut.state_dict())
     resumed = LROptimizerWrapper(adamw(twin), controller=copy.deepcopy(ctrl), every=4)
     resumed.load_state_dict(saved)
-    train(resumed, twin, 8, start=6)
+    train(resumed, twin, 7, start=7)
     assert torch.equal(resumed.multipliers(), full.multipliers())
     for key in full._feat:
         assert torch.equal(resumed._feat[key], full._feat[key]), key
+
+
+def test_every_one_ignores_a_saved_loss_window_and_old_pickles_load(model):
+    """A state dict saved mid-window at every=4 and loaded at every=1 reads each step's own loss; a wrapper
+    pickled before the window existed still steps."""
+    import pickle
+
+    saver = LROptimizerWrapper(adamw(model), controller=active_controller(), every=4)
+    _call_losses(saver, model, [1.0, 1.0])
+    plain = LROptimizerWrapper(adamw(model), controller=active_controller())
+    plain.load_state_dict(saver.state_dict())
+    assert _call_losses(plain, model, [100.0]) == pytest.approx(math.log(100.0))
+
+    state = plain.__getstate__()
+    del state["_loss_sum"], state["_loss_n"]
+    old = LROptimizerWrapper.__new__(LROptimizerWrapper)
+    old.__setstate__(pickle.loads(pickle.dumps(state)))
+    assert _call_losses(old, model, [2.0]) == pytest.approx(math.log(2.0))

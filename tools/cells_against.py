@@ -11,7 +11,8 @@ loss. BENCHMARKS.md's "classics from the reference runs" counts come from this.
 It also reports the steps-to-target speedup at the reference's centre LR: the candidate's runs against
 the reference run's target (the best classic's median best validation loss) and the steps its
 target-setting schedule took, by :mod:`lropt.bench.stats`. The median over tasks counts a task the
-candidate's median run never reaches as 0, as BENCHMARKS.md does.
+candidate's median run never reaches as 0, as BENCHMARKS.md does. The target and its regime are the
+reference run's own (tuned when that run tuned), whatever ``--regime`` says for the cells.
 
 Usage::
 
@@ -83,8 +84,11 @@ def task_speedup(task: str, ref: dict, cand: dict, *, slack: float = 0.0) -> dic
     value = target["val_loss"] * (1.0 + slack)
     ref_steps = target.get("steps")
     if slack:
-        ref_cell = next(c for c in ref["cells"] if c["method"] == target["method"]
-                        and c["regime"] == target["regime"] and c["lr_factor"] == target["lr_factor"])
+        ref_cell = next((c for c in ref["cells"] if c["method"] == target["method"]
+                         and c["regime"] == target["regime"] and c["lr_factor"] == target["lr_factor"]), None)
+        if ref_cell is None or not ref_cell.get("runs"):
+            raise ValueError(f"{task}: --target-slack needs the per-run curves of the reference's target-setting "
+                             f"cell ({target['method']}, {target['regime']}, x{target['lr_factor']})")
         ref_steps = median_steps([steps_to_target(r["eval_steps"], r["val_loss"], value) for r in ref_cell["runs"]])
     steps = [steps_to_target(r["eval_steps"], r["val_loss"], value) for r in cell["runs"]]
     mine = median_steps(steps)

@@ -119,3 +119,9 @@ def test_a_target_slack_loosens_the_target_for_the_reference_and_the_candidate_a
     loose = count_cells(ref, cand, slack=0.01)["speedups"][0]   # target 0.505: cosine at 20, lropt at 10
     assert loose["target"] == pytest.approx(0.505)
     assert (loose["target_steps"], loose["steps"], loose["speedup"]) == (20, 10, 2.0)
+
+
+def test_a_target_slack_without_the_references_curves_is_named():
+    cand = {"tasks": {"t": {"cells": [curve_cell(1.0, [[1.0, 0.5]] * 3), cell("lropt", 10.0, 2.0)]}}}
+    with pytest.raises(ValueError, match=r"t: --target-slack needs the per-run curves .*cosine"):
+        count_cells(with_target(REFERENCE), cand, slack=0.01)
