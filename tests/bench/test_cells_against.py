@@ -65,8 +65,9 @@ def curve_cell(factor, val_losses, *, method="lropt"):
 
 
 def with_target(run, val_loss=0.5, steps=40):
-    return {"tasks": {t: {**body, "target": {"val_loss": val_loss, "steps": steps, "method": "cosine",
-                                             "regime": "defaults", "lr_factor": 1.0}}
+    return {"tasks": {t: {**body, "cells": list(body["cells"]),   # a copy: tests may replace a cell
+                          "target": {"val_loss": val_loss, "steps": steps, "method": "cosine",
+                                     "regime": "defaults", "lr_factor": 1.0}}
                       for t, body in run["tasks"].items()}}
 
 
