@@ -74,6 +74,9 @@ ENTRIES: dict[str, Entry] = {
     "trainchoice-mlp": Entry("trainchoice-mlp", "offline", "offline.tabular:trainchoice_mlp", rows=2929,
                              params=4_866),
     "vote92-mlp": Entry("vote92-mlp", "offline", "offline.tabular:vote92_mlp", rows=909, params=4_931),
+    "turnout-mlp": Entry("turnout-mlp", "offline", "offline.tabular:turnout_mlp", rows=2000, params=4_674),
+    "pima-mlp": Entry("pima-mlp", "offline", "offline.tabular:pima_mlp", rows=332, params=4_802),
+    "males-mlp": Entry("males-mlp", "offline", "offline.tabular:males_mlp", rows=3115, params=6_594),
     "foodreviews-bow": Entry(
         "foodreviews-bow", "offline", "offline.reviews_small:foodreviews_bow", rows=5000, params=473_090
     ),

@@ -23,9 +23,10 @@ checks:
   ``twoclass`` (two classes from two measurements), ``checktimes`` (whether an
   R package's checks pass, from its size and counts: rare failures).
 
-Set 7 comes from pydataset: ``participation`` (Swiss women in the labour
+Sets 7 and 8 come from pydataset: ``participation`` (Swiss women in the labour
 force), ``trainchoice`` (which of two train trips was chosen), ``vote92``
-(the 1992 US presidential vote, three candidates).
+(the 1992 US presidential vote, three candidates); ``turnout`` (who voted),
+``pima`` (diabetes in Pima women), ``males`` (union membership of young men).
 
 Rows with a missing value are dropped (``credit`` and ``wachurn`` have some).
 Features are standardised with the training split's statistics; the
@@ -164,7 +165,7 @@ _MODELDATA: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "checktimes": ("check_times", "status", ("package",)),
 }
 
-#: Held-out tables from pydataset (set 7): lropt's name -> (data set, label column, columns dropped).
+#: Held-out tables from pydataset (sets 7 and 8): lropt's name -> (data set, label column, columns dropped).
 _PYDATASET: dict[str, tuple[str, str, tuple[str, ...]]] = {
     # income, age, education, young and older children, foreign (7 features), in the labour force (872 women)
     "participation": ("Participation", "lfp", ()),
@@ -173,6 +174,13 @@ _PYDATASET: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "trainchoice": ("Train", "choice", ("id", "choiceid")),
     # party, sex, finances, economy, distance to each candidate (8 features), Bush/Clinton/Perot (909 voters)
     "vote92": ("vote92", "vote", ()),
+    # race, age, education, income (5 features), voted or not (2000 people; set 8)
+    "turnout": ("turnout", "vote", ()),
+    # pregnancies, glucose, blood pressure, skin fold, BMI, pedigree, age (7 features), diabetes (332 women)
+    "pima": ("Pima.te", "type", ()),
+    # schooling, experience, ethnicity, marriage, health, wage, industry, occupation, residence (35 features),
+    # union member or not (3115 complete person-years); ``nr`` and ``year`` are the person's id and the year
+    "males": ("Males", "union", ("nr", "year")),
 }
 
 LOADERS = {
@@ -312,3 +320,10 @@ trainchoice_mlp = _mlp_task("trainchoice-mlp", "trainchoice", rows="2929 rows, 8
                             sgd_lr=0.05, about="pydataset Train")
 vote92_mlp = _mlp_task("vote92-mlp", "vote92", rows="909 rows, 8 features, 3 candidates", n_features=8, n_classes=3,
                        hidden=64, depth=2, steps=170, batch=32, adam_lr=1e-3, sgd_lr=0.05, about="pydataset vote92")
+turnout_mlp = _mlp_task("turnout-mlp", "turnout", rows="2000 rows, 5 features, voted or not", n_features=5,
+                        n_classes=2, hidden=64, depth=2, steps=190, batch=64, adam_lr=1e-3, sgd_lr=0.05,
+                        about="pydataset turnout")
+pima_mlp = _mlp_task("pima-mlp", "pima", rows="332 rows, 7 features, diabetes", n_features=7, n_classes=2, hidden=64,
+                     depth=2, steps=125, batch=16, adam_lr=1e-3, sgd_lr=0.05, about="pydataset Pima.te")
+males_mlp = _mlp_task("males-mlp", "males", rows="3115 rows, 35 features, union member", n_features=35, n_classes=2,
+                      hidden=64, depth=2, steps=290, batch=64, adam_lr=1e-3, sgd_lr=0.05, about="pydataset Males")
