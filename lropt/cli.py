@@ -9,7 +9,7 @@ from rich.table import Table
 
 from ._version import __version__
 
-console = Console()
+console = Console(soft_wrap=True)  # a message is one line in a log too; rich's tables keep their width
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

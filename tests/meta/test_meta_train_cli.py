@@ -29,6 +29,8 @@ def test_outputs_and_controller_loads(tmp_path):
     res = meta_train(tmp_path / "run", 4)
     assert res.exit_code == 0, res.output
     assert "outer step 4/4 (100%)" in res.output  # not a terminal: plain progress lines
+    done = next(line for line in res.output.splitlines() if line.startswith("done:"))
+    assert "diverged inner runs reset" in done   # the closing message is not wrapped at 80 columns
     run = tmp_path / "run"
     for name in ("controller.pt", "checkpoint.pt", "recipe.toml", "summary.json"):
         assert (run / name).is_file(), name
