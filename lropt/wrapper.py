@@ -514,7 +514,7 @@ class LROptimizerWrapper(torch.optim.Optimizer):
             if self.controller is not None and self.every > 1 and loss_t is not None:
                 self._accumulate_loss(loss_t)
             if self.controller is not None and self._ticks % self.every == 0:
-                self._control(self._window_loss() if self.every > 1 and self._loss_sum is not None else loss_t)
+                self._control(self._window_loss() if self._loss_sum is not None else loss_t)  # every > 1 only
             if self.skip_nonfinite and not self._all_finite(loss_t):   # never with capturable
                 self._skipped += 1
                 self._ticks += 1

@@ -63,6 +63,12 @@ def count_cells(reference: dict, candidate: dict, *, regime: str = "defaults", s
                          "divergences": mine[h["lr_factor"]]["divergences"]})
     speeds = [s for task, ref in reference["tasks"].items()
               if (s := task_speedup(task, ref, candidate["tasks"][task], slack=slack)) is not None]
+    return _totals(rows, speeds)
+
+
+def _totals(rows: list[dict], speeds: list[dict]) -> dict:
+    """The result of a count: its cells and speedups, the matches, the divergences and the median speedup (a
+    task never reached counts as 0)."""
     values = [s["speedup"] or 0.0 for s in speeds]
     return {"cells": rows, "matched": sum(r["matches_or_beats"] for r in rows), "total": len(rows),
             "divergences": sum(r["divergences"] for r in rows), "speedups": speeds,
@@ -78,14 +84,13 @@ def task_speedup(task: str, ref: dict, cand: dict, *, slack: float = 0.0) -> dic
     target = ref.get("target") or {}
     if target.get("val_loss") is None:
         return None
-    cell = _lropt_cell(cand, target)
+    cell = _target_cell(cand, LROPT, target)
     if cell is None or not cell.get("runs"):
         return None
     value = target["val_loss"] * (1.0 + slack)
     ref_steps = target.get("steps")
     if slack:
-        ref_cell = next((c for c in ref["cells"] if c["method"] == target["method"]
-                         and c["regime"] == target["regime"] and c["lr_factor"] == target["lr_factor"]), None)
+        ref_cell = _target_cell(ref, target["method"], target)
         if ref_cell is None or not ref_cell.get("runs"):
             raise ValueError(f"{task}: --target-slack needs the per-run curves of the reference's target-setting "
                              f"cell ({target['method']}, {target['regime']}, x{target['lr_factor']})")
@@ -98,20 +103,16 @@ def task_speedup(task: str, ref: dict, cand: dict, *, slack: float = 0.0) -> dic
             "speedup": speedup(ref_steps, mine)}
 
 
-def _lropt_cell(cand: dict, target: dict) -> dict | None:
-    return next((c for c in cand["cells"] if c["method"] == LROPT and c["regime"] == target["regime"]
+def _target_cell(task: dict, method: str, target: dict) -> dict | None:
+    """``method``'s cell of a task's results at the target's regime and LR factor, if it has one."""
+    return next((c for c in task["cells"] if c["method"] == method and c["regime"] == target["regime"]
                  and c["lr_factor"] == target["lr_factor"]), None)
 
 
 def count_pairs(pairs: list[tuple[dict, dict]], *, regime: str = "defaults", slack: float = 0.0) -> dict:
     """:func:`count_cells` over several (reference, candidate) pairs, as one count and one median."""
     parts = [count_cells(ref, cand, regime=regime, slack=slack) for ref, cand in pairs]
-    rows = [r for part in parts for r in part["cells"]]
-    speeds = [s for part in parts for s in part["speedups"]]
-    values = [s["speedup"] or 0.0 for s in speeds]
-    return {"cells": rows, "matched": sum(r["matches_or_beats"] for r in rows), "total": len(rows),
-            "divergences": sum(part["divergences"] for part in parts), "speedups": speeds,
-            "median_speedup": median(values) if values else None}
+    return _totals([r for part in parts for r in part["cells"]], [s for part in parts for s in part["speedups"]])
 
 
 def _print(result: dict) -> None:
