@@ -77,6 +77,10 @@ ENTRIES: dict[str, Entry] = {
     "turnout-mlp": Entry("turnout-mlp", "offline", "offline.tabular:turnout_mlp", rows=2000, params=4_674),
     "pima-mlp": Entry("pima-mlp", "offline", "offline.tabular:pima_mlp", rows=332, params=4_802),
     "males-mlp": Entry("males-mlp", "offline", "offline.tabular:males_mlp", rows=3115, params=6_594),
+    "unempdur-mlp": Entry("unempdur-mlp", "offline", "offline.tabular:unempdur_mlp", rows=3343, params=4_994),
+    "vietnamh-mlp": Entry("vietnamh-mlp", "offline", "offline.tabular:vietnamh_mlp", rows=5006, params=5_058),
+    "biochemists-mlp": Entry("biochemists-mlp", "offline", "offline.tabular:biochemists_mlp", rows=915,
+                             params=4_738),
     "foodreviews-bow": Entry(
         "foodreviews-bow", "offline", "offline.reviews_small:foodreviews_bow", rows=5000, params=473_090
     ),

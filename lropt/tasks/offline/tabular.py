@@ -23,10 +23,13 @@ checks:
   ``twoclass`` (two classes from two measurements), ``checktimes`` (whether an
   R package's checks pass, from its size and counts: rare failures).
 
-Sets 7 and 8 come from pydataset: ``participation`` (Swiss women in the labour
+Sets 7, 8 and 9 come from pydataset: ``participation`` (Swiss women in the labour
 force), ``trainchoice`` (which of two train trips was chosen), ``vote92``
 (the 1992 US presidential vote, three candidates); ``turnout`` (who voted),
-``pima`` (diabetes in Pima women), ``males`` (union membership of young men).
+``pima`` (diabetes in Pima women), ``males`` (union membership of young men);
+``unempdur`` (who claimed unemployment insurance), ``vietnamh`` (farm
+households in Vietnam), ``biochemists`` (the sex of PhD students from their
+publication record).
 
 Rows with a missing value are dropped (``credit`` and ``wachurn`` have some).
 Features are standardised with the training split's statistics; the
@@ -165,7 +168,7 @@ _MODELDATA: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "checktimes": ("check_times", "status", ("package",)),
 }
 
-#: Held-out tables from pydataset (sets 7 and 8): lropt's name -> (data set, label column, columns dropped).
+#: Held-out tables from pydataset (sets 7, 8 and 9): lropt's name -> (data set, label column, columns dropped).
 _PYDATASET: dict[str, tuple[str, str, tuple[str, ...]]] = {
     # income, age, education, young and older children, foreign (7 features), in the labour force (872 women)
     "participation": ("Participation", "lfp", ()),
@@ -181,6 +184,14 @@ _PYDATASET: dict[str, tuple[str, str, tuple[str, ...]]] = {
     # schooling, experience, ethnicity, marriage, health, wage, industry, occupation, residence (35 features),
     # union member or not (3115 complete person-years); ``nr`` and ``year`` are the person's id and the year
     "males": ("Males", "union", ("nr", "year")),
+    # spell length, censoring flags, age, replacement and disregard rates, log wage, tenure (10 features),
+    # claimed unemployment insurance or not (3343 spells; set 9)
+    "unempdur": ("UnempDur", "ui", ()),
+    # sex, age, schooling, urban, household size, log spending (11 features), farm household or not
+    # (5006 complete households); ``commune`` is the location's id
+    "vietnamh": ("VietNamH", "farm", ("commune",)),
+    # articles, married, young children, PhD prestige, mentor's articles (6 features), sex (915 PhD students)
+    "biochemists": ("bioChemists", "fem", ()),
 }
 
 LOADERS = {
@@ -327,3 +338,12 @@ pima_mlp = _mlp_task("pima-mlp", "pima", rows="332 rows, 7 features, diabetes", 
                      depth=2, steps=125, batch=16, adam_lr=1e-3, sgd_lr=0.05, about="pydataset Pima.te")
 males_mlp = _mlp_task("males-mlp", "males", rows="3115 rows, 35 features, union member", n_features=35, n_classes=2,
                       hidden=64, depth=2, steps=290, batch=64, adam_lr=1e-3, sgd_lr=0.05, about="pydataset Males")
+unempdur_mlp = _mlp_task("unempdur-mlp", "unempdur", rows="3343 rows, 10 features, claimed insurance", n_features=10,
+                         n_classes=2, hidden=64, depth=2, steps=310, batch=64, adam_lr=1e-3, sgd_lr=0.05,
+                         about="pydataset UnempDur")
+vietnamh_mlp = _mlp_task("vietnamh-mlp", "vietnamh", rows="5006 rows, 11 features, farm household", n_features=11,
+                         n_classes=2, hidden=64, depth=2, steps=470, batch=64, adam_lr=1e-3, sgd_lr=0.05,
+                         about="pydataset VietNamH")
+biochemists_mlp = _mlp_task("biochemists-mlp", "biochemists", rows="915 rows, 6 features, sex", n_features=6,
+                            n_classes=2, hidden=64, depth=2, steps=170, batch=32, adam_lr=1e-3, sgd_lr=0.05,
+                            about="pydataset bioChemists")
