@@ -6,7 +6,8 @@ Judging a candidate controller does not need the schedules run again: run it alo
 best of constant/step/exponential/cyclic/cosine in a reference run that has them. The rule is the
 one `lropt compare` uses for its own headline count: the median final validation loss of the
 candidate at most 1% above the best classic's (lower is better), with no divergence counted in the
-loss. BENCHMARKS.md's "classics from the reference runs" counts come from this.
+loss. ``--loss best`` judges the median best validation loss instead: what a run that keeps its best
+checkpoint (early stopping) ends with. BENCHMARKS.md's "classics from the reference runs" counts come from this.
 
 It also reports the steps-to-target speedup at the reference's centre LR: the candidate's runs against
 the reference run's target (the best classic's median best validation loss) and the steps its
@@ -17,7 +18,7 @@ reference run's own (tuned when that run tuned), whatever ``--regime`` says for 
 Usage::
 
     python tools/cells_against.py REFERENCE/results.json CANDIDATE/results.json [REF2 CAND2 ...]
-        [--regime defaults] [--out cells.json]
+        [--regime defaults] [--loss final|best] [--target-slack F] [--out cells.json]
 
 Prints one row per cell and the count last; writes JSON with ``--out``.
 """
@@ -34,14 +35,23 @@ from lropt.bench.stats import TIE_TOL, median, median_steps, speedup, steps_to_t
 from lropt.bench.summary import HEADLINE_SET, _headline
 
 
-def _final(cell: dict) -> float:
-    value = cell.get("final_val_loss")
+#: What a cell is judged on: the median final validation loss (the headline), or the median best one (what a
+#: run that keeps its best checkpoint ends with).
+LOSSES = {"final": "final_val_loss", "best": "best_val_loss"}
+
+
+def _loss(cell: dict, key: str) -> float:
+    value = cell.get(key)
     return value if value is not None and math.isfinite(value) else math.inf
 
 
-def count_cells(reference: dict, candidate: dict, *, regime: str = "defaults", slack: float = 0.0) -> dict:
-    """Per cell: the candidate's lropt median final loss against the reference's best classic, by the rule
-    of ``lropt compare``'s own headline (:func:`lropt.bench.summary._headline`) on the merged cells."""
+def count_cells(reference: dict, candidate: dict, *, regime: str = "defaults", slack: float = 0.0,
+                loss: str = "final") -> dict:
+    """Per cell: the candidate's lropt median ``loss`` (final or best validation loss) against the reference's
+    best classic's, by the rule of ``lropt compare``'s own headline (:func:`lropt.bench.summary._headline`)
+    on the merged cells."""
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
     rows = []
     for task, ref in reference["tasks"].items():
         if task not in candidate["tasks"]:
@@ -55,7 +65,7 @@ def count_cells(reference: dict, candidate: dict, *, regime: str = "defaults", s
                 raise ValueError(f"{task} x{factor}: the reference run has none of {', '.join(HEADLINE_SET)}")
             if factor not in mine:
                 raise ValueError(f"{task} x{factor}: the candidate run has no lropt cell")
-        merged = [{**c, "final_val_loss": _final(c)} for c in [*classics, *(mine[f] for f in factors)]]
+        merged = [{**c, "final_val_loss": _loss(c, LOSSES[loss])} for c in [*classics, *(mine[f] for f in factors)]]
         for h in _headline(merged, [regime], factors, TIE_TOL):
             rows.append({"task": task, "lr_factor": h["lr_factor"], "lropt": h["lropt"],
                          "best_method": h["best_classic_method"], "best": h["best_classic"],
@@ -109,9 +119,10 @@ def _target_cell(task: dict, method: str, target: dict) -> dict | None:
                  and c["lr_factor"] == target["lr_factor"]), None)
 
 
-def count_pairs(pairs: list[tuple[dict, dict]], *, regime: str = "defaults", slack: float = 0.0) -> dict:
+def count_pairs(pairs: list[tuple[dict, dict]], *, regime: str = "defaults", slack: float = 0.0,
+                loss: str = "final") -> dict:
     """:func:`count_cells` over several (reference, candidate) pairs, as one count and one median."""
-    parts = [count_cells(ref, cand, regime=regime, slack=slack) for ref, cand in pairs]
+    parts = [count_cells(ref, cand, regime=regime, slack=slack, loss=loss) for ref, cand in pairs]
     return _totals([r for part in parts for r in part["cells"]], [s for part in parts for s in part["speedups"]])
 
 
@@ -146,6 +157,9 @@ def main(argv=None) -> int:
     p.add_argument("--target-slack", type=float, default=0.0, metavar="FRACTION",
                    help="loosen the steps-to-target target by this fraction on both sides (a sensitivity "
                         "check; lropt's target uses 0)")
+    p.add_argument("--loss", default="final", choices=sorted(LOSSES),
+                   help="judge cells on the median final validation loss (the headline) or the median best "
+                        "one (a run that keeps its best checkpoint)")
     p.add_argument("--out", type=Path, help="write the cells, the count and the speedups as JSON here")
     args = p.parse_args(argv)
     if len(args.paths) % 2:
@@ -154,7 +168,8 @@ def main(argv=None) -> int:
         p.error(f"--target-slack must be in [0, 1), got {args.target_slack}")
     try:
         runs = [json.loads(path.read_text()) for path in args.paths]
-        result = count_pairs(list(zip(runs[::2], runs[1::2])), regime=args.regime, slack=args.target_slack)
+        result = count_pairs(list(zip(runs[::2], runs[1::2])), regime=args.regime, slack=args.target_slack,
+                             loss=args.loss)
     except (OSError, ValueError, KeyError) as exc:
         p.error(str(exc))
     _print(result)

@@ -36,6 +36,19 @@ def test_the_best_classic_sets_the_bar_with_a_one_percent_tolerance():
     assert not count_cells(REFERENCE, candidate(0.91, 1.0))["cells"][0]["matches_or_beats"]  # +1.1%: lost
 
 
+def test_cells_can_be_judged_on_the_best_validation_loss_instead_of_the_final_one():
+    """A run that ends 5% above the best classic's final loss but touched a lower loss on the way wins on
+    ``loss="best"`` (what a run that keeps its best checkpoint ends with) and loses on the default."""
+    ref = {"tasks": {"t": {"cells": [{**cell("constant", 1.0, 1.00), "best_val_loss": 0.95}]}}}
+    cand = {"tasks": {"t": {"cells": [{**cell("lropt", 1.0, 1.05), "best_val_loss": 0.94}]}}}
+    assert not count_cells(ref, cand)["cells"][0]["matches_or_beats"]
+    best = count_cells(ref, cand, loss="best")["cells"][0]
+    assert best["matches_or_beats"] and (best["lropt"], best["best"]) == (0.94, 0.95)
+    assert count_pairs([(ref, cand), (ref, cand)], loss="best")["matched"] == 2
+    with pytest.raises(ValueError, match="loss must be one of final, best"):
+        count_cells(ref, cand, loss="last")
+
+
 def test_a_missing_task_or_cell_is_named():
     with pytest.raises(ValueError, match="task 't' is in the reference run but not in the candidate's"):
         count_cells(REFERENCE, {"tasks": {}})
