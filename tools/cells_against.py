@@ -13,12 +13,15 @@ It also reports the steps-to-target speedup at the reference's centre LR: the ca
 the reference run's target (the best classic's median best validation loss) and the steps its
 target-setting schedule took, by :mod:`lropt.bench.stats`. The median over tasks counts a task the
 candidate's median run never reaches as 0, as BENCHMARKS.md does. The target and its regime are the
-reference run's own (tuned when that run tuned), whatever ``--regime`` says for the cells.
+reference run's own (tuned when that run tuned), whatever ``--regime`` says for the cells. With
+``--speedup-at all`` every (task, LR factor) cell gets its own target, the best classic's of that cell, and
+the median is over cells (per factor too).
 
 Usage::
 
     python tools/cells_against.py REFERENCE/results.json CANDIDATE/results.json [REF2 CAND2 ...]
-        [--regime defaults] [--loss final|best] [--target-slack F] [--out cells.json]
+        [--regime defaults] [--loss final|best] [--speedup-at centre|all] [--target-slack F]
+        [--out cells.json]
 
 Prints one row per cell and the count last; writes JSON with ``--out``.
 """
@@ -46,12 +49,14 @@ def _loss(cell: dict, key: str) -> float:
 
 
 def count_cells(reference: dict, candidate: dict, *, regime: str = "defaults", slack: float = 0.0,
-                loss: str = "final") -> dict:
+                loss: str = "final", speedup_at: str = "centre") -> dict:
     """Per cell: the candidate's lropt median ``loss`` (final or best validation loss) against the reference's
     best classic's, by the rule of ``lropt compare``'s own headline (:func:`lropt.bench.summary._headline`)
     on the merged cells."""
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+    if speedup_at not in SPEEDUP_AT:
+        raise ValueError(f"speedup_at must be one of {', '.join(SPEEDUP_AT)}, got {speedup_at!r}")
     rows = []
     for task, ref in reference["tasks"].items():
         if task not in candidate["tasks"]:
@@ -71,29 +76,53 @@ def count_cells(reference: dict, candidate: dict, *, regime: str = "defaults", s
                          "best_method": h["best_classic_method"], "best": h["best_classic"],
                          "relative": h["relative_diff"], "matches_or_beats": h["matches_or_beats"],
                          "divergences": mine[h["lr_factor"]]["divergences"]})
-    speeds = [s for task, ref in reference["tasks"].items()
-              if (s := task_speedup(task, ref, candidate["tasks"][task], slack=slack)) is not None]
-    return _totals(rows, speeds)
+    speeds = [s for task, ref in reference["tasks"].items() for target in targets(task, ref, speedup_at, regime)
+              if (s := task_speedup(task, ref, candidate["tasks"][task], target, slack=slack)) is not None]
+    return _totals(rows, speeds, speedup_at)
 
 
-def _totals(rows: list[dict], speeds: list[dict]) -> dict:
+#: Where speedups are measured: at the reference's centre LR against its own target (one per task), or in
+#: every (task, LR factor) cell against the best classic of that cell (its median best validation loss).
+SPEEDUP_AT = ("centre", "all")
+
+
+def targets(task: str, ref: dict, speedup_at: str, regime: str) -> list[dict]:
+    """The targets a task's speedups are measured against (see :data:`SPEEDUP_AT`)."""
+    if speedup_at == "centre":
+        target = ref.get("target") or {}
+        return [target] if target.get("val_loss") is not None else []
+    out = []
+    for factor in sorted({c["lr_factor"] for c in ref["cells"] if c["regime"] == regime}):
+        classics = [c for c in ref["cells"] if c["regime"] == regime and c["lr_factor"] == factor
+                    and c["method"] in HEADLINE_SET]
+        if not all(c.get("runs") for c in classics):
+            raise ValueError(f"{task} x{factor}: speedups in every cell need the per-run curves of the "
+                             "reference's classic schedules")
+        best = min(classics, key=lambda c: (_loss(c, "best_val_loss"), c["method"]))
+        if not math.isfinite(_loss(best, "best_val_loss")):
+            continue
+        steps = median_steps([steps_to_target(r["eval_steps"], r["val_loss"], best["best_val_loss"])
+                              for r in best["runs"]])
+        out.append({"val_loss": best["best_val_loss"], "method": best["method"], "regime": regime,
+                    "lr_factor": factor, "steps": steps})
+    return out
+
+
+def _totals(rows: list[dict], speeds: list[dict], speedup_at: str) -> dict:
     """The result of a count: its cells and speedups, the matches, the divergences and the median speedup (a
-    task never reached counts as 0)."""
+    target never reached counts as 0)."""
     values = [s["speedup"] or 0.0 for s in speeds]
     return {"cells": rows, "matched": sum(r["matches_or_beats"] for r in rows), "total": len(rows),
-            "divergences": sum(r["divergences"] for r in rows), "speedups": speeds,
+            "divergences": sum(r["divergences"] for r in rows), "speedups": speeds, "speedup_at": speedup_at,
             "median_speedup": median(values) if values else None}
 
 
-def task_speedup(task: str, ref: dict, cand: dict, *, slack: float = 0.0) -> dict | None:
-    """The candidate's median steps to the reference's target and the speedup over the schedule that set it;
-    ``None`` when the reference has no target or the candidate kept no per-run curves at its LR.
+def task_speedup(task: str, ref: dict, cand: dict, target: dict, *, slack: float = 0.0) -> dict | None:
+    """The candidate's median steps to ``target`` (one of :func:`targets`) and the speedup over the schedule
+    that set it; ``None`` when the candidate kept no per-run curves at its LR.
 
     ``slack`` > 0 loosens the target to ``target * (1 + slack)`` for both sides (the reference's steps are
     recounted from its runs): a sensitivity check of how much of a miss is the target's knife edge."""
-    target = ref.get("target") or {}
-    if target.get("val_loss") is None:
-        return None
     cell = _target_cell(cand, LROPT, target)
     if cell is None or not cell.get("runs"):
         return None
@@ -120,10 +149,12 @@ def _target_cell(task: dict, method: str, target: dict) -> dict | None:
 
 
 def count_pairs(pairs: list[tuple[dict, dict]], *, regime: str = "defaults", slack: float = 0.0,
-                loss: str = "final") -> dict:
+                loss: str = "final", speedup_at: str = "centre") -> dict:
     """:func:`count_cells` over several (reference, candidate) pairs, as one count and one median."""
-    parts = [count_cells(ref, cand, regime=regime, slack=slack, loss=loss) for ref, cand in pairs]
-    return _totals([r for part in parts for r in part["cells"]], [s for part in parts for s in part["speedups"]])
+    parts = [count_cells(ref, cand, regime=regime, slack=slack, loss=loss, speedup_at=speedup_at)
+             for ref, cand in pairs]
+    return _totals([r for part in parts for r in part["cells"]], [s for part in parts for s in part["speedups"]],
+                   speedup_at)
 
 
 def _print(result: dict) -> None:
@@ -144,8 +175,13 @@ def _print(result: dict) -> None:
         mine = "-" if s["steps"] is None else s["steps"]
         print(f"{s['task']:18s} {s['lr_factor']:5g} {s['target']:8.4f} {s['target_method']:12s} {its:>9} "
               f"{mine:>6} {s['reached']:>3}/{s['runs']:<3} {sp:>7s}")
-    print(f"median steps-to-target speedup over {len(result['speedups'])} tasks (not reached counted as 0): "
-          f"{result['median_speedup']:.3g}x")
+    speeds, per_cell = result["speedups"], result["speedup_at"] == "all"
+    print(f"median steps-to-target speedup over {len(speeds)} {'cells' if per_cell else 'tasks'} "
+          f"(not reached counted as 0): {result['median_speedup']:.3g}x")
+    if per_cell:
+        for factor in sorted({s["lr_factor"] for s in speeds}):
+            at = [s["speedup"] or 0.0 for s in speeds if s["lr_factor"] == factor]
+            print(f"  at LR x{factor:g}: {median(at):.3g}x over {len(at)} tasks")
 
 
 def main(argv=None) -> int:
@@ -160,6 +196,9 @@ def main(argv=None) -> int:
     p.add_argument("--loss", default="final", choices=sorted(LOSSES),
                    help="judge cells on the median final validation loss (the headline) or the median best "
                         "one (a run that keeps its best checkpoint)")
+    p.add_argument("--speedup-at", default="centre", choices=SPEEDUP_AT,
+                   help="steps-to-target at the centre LR against the reference's target (one per task), or "
+                        "in every (task, LR) cell against the best classic of that cell")
     p.add_argument("--out", type=Path, help="write the cells, the count and the speedups as JSON here")
     args = p.parse_args(argv)
     if len(args.paths) % 2:
@@ -169,7 +208,7 @@ def main(argv=None) -> int:
     try:
         runs = [json.loads(path.read_text()) for path in args.paths]
         result = count_pairs(list(zip(runs[::2], runs[1::2])), regime=args.regime, slack=args.target_slack,
-                             loss=args.loss)
+                             loss=args.loss, speedup_at=args.speedup_at)
     except (OSError, ValueError, KeyError) as exc:
         p.error(str(exc))
     _print(result)

@@ -139,3 +139,42 @@ def test_a_target_slack_without_the_references_curves_is_named():
     cand = {"tasks": {"t": {"cells": [curve_cell(1.0, [[1.0, 0.5]] * 3), cell("lropt", 10.0, 2.0)]}}}
     with pytest.raises(ValueError, match=r"t: --target-slack needs the per-run curves .*cosine"):
         count_cells(with_target(REFERENCE), cand, slack=0.01)
+
+
+def curves(method, factor, val_losses):
+    """A cell of three identical runs evaluated at steps 0, 10, 20, ..., with its best loss as compare writes it."""
+    return {**curve_cell(factor, [val_losses] * 3, method=method), "best_val_loss": min(val_losses)}
+
+
+def test_speedups_in_every_cell_use_the_best_classic_of_that_cell_as_target():
+    ref = {"tasks": {"t": {"cells": [
+        curves("constant", 1.0, [1.0, 0.7, 0.6]), curves("cosine", 1.0, [1.0, 0.8, 0.5]),      # target 0.5 at 20
+        curves("constant", 10.0, [1.0, 0.4, 0.3, 0.35]), curves("step", 10.0, [1.0, 0.5, 0.45]),  # 0.3 at 20
+        curves("onecycle", 10.0, [1.0, 0.1]),                                                 # not a classic
+    ]}}}
+    cand = {"tasks": {"t": {"cells": [curves("lropt", 1.0, [1.0, 0.5, 0.4]),
+                                      curves("lropt", 10.0, [1.0, 0.6, 0.31])]}}}
+    got = count_cells(ref, cand, speedup_at="all")
+    by_factor = {s["lr_factor"]: s for s in got["speedups"]}
+    assert (by_factor[1.0]["target_method"], by_factor[1.0]["target"], by_factor[1.0]["speedup"]) == ("cosine", 0.5, 2.0)
+    assert (by_factor[10.0]["target_method"], by_factor[10.0]["target_steps"]) == ("constant", 20)
+    assert by_factor[10.0]["speedup"] is None and got["median_speedup"] == 1.0   # (2 + 0) / 2
+    assert count_cells(ref, cand)["speedups"] == []      # the reference run recorded no target of its own
+    with pytest.raises(ValueError, match="speedup_at must be one of centre, all"):
+        count_cells(ref, cand, speedup_at="edge")
+    no_curves = {"tasks": {"t": {"cells": [cell("constant", 1.0, 0.5), curves("cosine", 1.0, [1.0, 0.5])]}}}
+    with pytest.raises(ValueError, match=r"t x1.0: speedups in every cell need the per-run curves"):
+        count_cells(no_curves, cand, speedup_at="all")
+
+
+def test_the_script_prints_the_median_per_lr_factor_with_speedups_in_every_cell(tmp_path):
+    ref, cand = tmp_path / "ref.json", tmp_path / "cand.json"
+    ref.write_text(json.dumps({"tasks": {"t": {"cells": [curves("cosine", 1.0, [1.0, 0.8, 0.5]),
+                                                         curves("step", 10.0, [1.0, 0.5, 0.45])]}}}))
+    cand.write_text(json.dumps({"tasks": {"t": {"cells": [curves("lropt", 1.0, [1.0, 0.5]),
+                                                          curves("lropt", 10.0, [1.0, 0.9])]}}}))
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "cells_against.py"), str(ref), str(cand),
+                           "--speedup-at", "all"], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert "median steps-to-target speedup over 2 cells (not reached counted as 0): 1x" in proc.stdout
+    assert "at LR x1: 2x over 1 tasks" in proc.stdout and "at LR x10: 0x over 1 tasks" in proc.stdout
