@@ -7,15 +7,18 @@ best of constant/step/exponential/cyclic/cosine in a reference run that has them
 one `lropt compare` uses for its own headline count: the median final validation loss of the
 candidate at most 1% above the best classic's (lower is better), with no divergence counted in the
 loss. ``--loss best`` judges the median best validation loss instead: what a run that keeps its best
-checkpoint (early stopping) ends with. BENCHMARKS.md's "classics from the reference runs" counts come from this.
+checkpoint (early stopping) ends with; a run that diverged counts with its best loss before it did (the
+divergences are counted apart, as always). BENCHMARKS.md's "classics from the reference runs" counts come from this.
 
 It also reports the steps-to-target speedup at the reference's centre LR: the candidate's runs against
 the reference run's target (the best classic's median best validation loss) and the steps its
 target-setting schedule took, by :mod:`lropt.bench.stats`. The median over tasks counts a task the
 candidate's median run never reaches as 0, as BENCHMARKS.md does. The target and its regime are the
 reference run's own (tuned when that run tuned), whatever ``--regime`` says for the cells. With
-``--speedup-at all`` every (task, LR factor) cell gets its own target, the best classic's of that cell, and
-the median is over cells (per factor too).
+``--speedup-at all`` every (task, LR factor) cell gets its own target: the median best validation loss of
+that cell's best classic (constant/step/exponential/cyclic/cosine, at ``--regime``; the centre target may
+come from a wider pool and the tuned regime), and the median is over cells (per factor too). A cell
+without a target (its best classic diverged) or without the candidate's per-run curves is left out.
 
 Usage::
 
@@ -42,9 +45,16 @@ from lropt.bench.summary import HEADLINE_SET, _headline
 #: run that keeps its best checkpoint ends with).
 LOSSES = {"final": "final_val_loss", "best": "best_val_loss"}
 
+#: Where speedups are measured: at the reference's centre LR against its own target (one per task), or in
+#: every (task, LR factor) cell against the best classic of that cell (its median best validation loss).
+SPEEDUP_AT = ("centre", "all")
+
 
 def _loss(cell: dict, key: str) -> float:
-    value = cell.get(key)
+    if key not in cell:
+        raise ValueError(f"a {cell.get('method', '?')} cell at x{cell.get('lr_factor', '?')} has no {key!r}: "
+                         "a results.json from an older lropt compare?")
+    value = cell[key]
     return value if value is not None and math.isfinite(value) else math.inf
 
 
@@ -78,12 +88,7 @@ def count_cells(reference: dict, candidate: dict, *, regime: str = "defaults", s
                          "divergences": mine[h["lr_factor"]]["divergences"]})
     speeds = [s for task, ref in reference["tasks"].items() for target in targets(task, ref, speedup_at, regime)
               if (s := task_speedup(task, ref, candidate["tasks"][task], target, slack=slack)) is not None]
-    return _totals(rows, speeds, speedup_at)
-
-
-#: Where speedups are measured: at the reference's centre LR against its own target (one per task), or in
-#: every (task, LR factor) cell against the best classic of that cell (its median best validation loss).
-SPEEDUP_AT = ("centre", "all")
+    return _totals(rows, speeds)
 
 
 def targets(task: str, ref: dict, speedup_at: str, regime: str) -> list[dict]:
@@ -95,12 +100,14 @@ def targets(task: str, ref: dict, speedup_at: str, regime: str) -> list[dict]:
     for factor in sorted({c["lr_factor"] for c in ref["cells"] if c["regime"] == regime}):
         classics = [c for c in ref["cells"] if c["regime"] == regime and c["lr_factor"] == factor
                     and c["method"] in HEADLINE_SET]
-        if not all(c.get("runs") for c in classics):
-            raise ValueError(f"{task} x{factor}: speedups in every cell need the per-run curves of the "
-                             "reference's classic schedules")
+        if not classics:
+            continue
         best = min(classics, key=lambda c: (_loss(c, "best_val_loss"), c["method"]))
         if not math.isfinite(_loss(best, "best_val_loss")):
             continue
+        if not best.get("runs"):
+            raise ValueError(f"{task} x{factor}: speedups in every cell need the per-run curves of the "
+                             f"reference's best classic there ({best['method']})")
         steps = median_steps([steps_to_target(r["eval_steps"], r["val_loss"], best["best_val_loss"])
                               for r in best["runs"]])
         out.append({"val_loss": best["best_val_loss"], "method": best["method"], "regime": regime,
@@ -108,12 +115,12 @@ def targets(task: str, ref: dict, speedup_at: str, regime: str) -> list[dict]:
     return out
 
 
-def _totals(rows: list[dict], speeds: list[dict], speedup_at: str) -> dict:
+def _totals(rows: list[dict], speeds: list[dict]) -> dict:
     """The result of a count: its cells and speedups, the matches, the divergences and the median speedup (a
     target never reached counts as 0)."""
     values = [s["speedup"] or 0.0 for s in speeds]
     return {"cells": rows, "matched": sum(r["matches_or_beats"] for r in rows), "total": len(rows),
-            "divergences": sum(r["divergences"] for r in rows), "speedups": speeds, "speedup_at": speedup_at,
+            "divergences": sum(r["divergences"] for r in rows), "speedups": speeds,
             "median_speedup": median(values) if values else None}
 
 
@@ -153,11 +160,10 @@ def count_pairs(pairs: list[tuple[dict, dict]], *, regime: str = "defaults", sla
     """:func:`count_cells` over several (reference, candidate) pairs, as one count and one median."""
     parts = [count_cells(ref, cand, regime=regime, slack=slack, loss=loss, speedup_at=speedup_at)
              for ref, cand in pairs]
-    return _totals([r for part in parts for r in part["cells"]], [s for part in parts for s in part["speedups"]],
-                   speedup_at)
+    return _totals([r for part in parts for r in part["cells"]], [s for part in parts for s in part["speedups"]])
 
 
-def _print(result: dict) -> None:
+def _print(result: dict, *, per_cell: bool = False) -> None:
     print(f"{'task':18s} {'LR x':>5s} {'lropt':>8s} {'best classic':>12s} {'method':12s} {'relative':>9s}")
     for r in result["cells"]:
         mark = "yes" if r["matches_or_beats"] else "no"
@@ -175,7 +181,7 @@ def _print(result: dict) -> None:
         mine = "-" if s["steps"] is None else s["steps"]
         print(f"{s['task']:18s} {s['lr_factor']:5g} {s['target']:8.4f} {s['target_method']:12s} {its:>9} "
               f"{mine:>6} {s['reached']:>3}/{s['runs']:<3} {sp:>7s}")
-    speeds, per_cell = result["speedups"], result["speedup_at"] == "all"
+    speeds = result["speedups"]
     print(f"median steps-to-target speedup over {len(speeds)} {'cells' if per_cell else 'tasks'} "
           f"(not reached counted as 0): {result['median_speedup']:.3g}x")
     if per_cell:
@@ -193,7 +199,7 @@ def main(argv=None) -> int:
     p.add_argument("--target-slack", type=float, default=0.0, metavar="FRACTION",
                    help="loosen the steps-to-target target by this fraction on both sides (a sensitivity "
                         "check; lropt's target uses 0)")
-    p.add_argument("--loss", default="final", choices=sorted(LOSSES),
+    p.add_argument("--loss", default="final", choices=list(LOSSES),
                    help="judge cells on the median final validation loss (the headline) or the median best "
                         "one (a run that keeps its best checkpoint)")
     p.add_argument("--speedup-at", default="centre", choices=SPEEDUP_AT,
@@ -211,9 +217,11 @@ def main(argv=None) -> int:
                              loss=args.loss, speedup_at=args.speedup_at)
     except (OSError, ValueError, KeyError) as exc:
         p.error(str(exc))
-    _print(result)
+    _print(result, per_cell=args.speedup_at == "all")
     if args.out:
-        args.out.write_text(json.dumps(result, indent=2))
+        settings = {"regime": args.regime, "loss": args.loss, "speedup_at": args.speedup_at,
+                    "target_slack": args.target_slack}
+        args.out.write_text(json.dumps({**settings, **result}, indent=2))
     return 0
 
 

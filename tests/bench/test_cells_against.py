@@ -156,15 +156,36 @@ def test_speedups_in_every_cell_use_the_best_classic_of_that_cell_as_target():
                                       curves("lropt", 10.0, [1.0, 0.6, 0.31])]}}}
     got = count_cells(ref, cand, speedup_at="all")
     by_factor = {s["lr_factor"]: s for s in got["speedups"]}
-    assert (by_factor[1.0]["target_method"], by_factor[1.0]["target"], by_factor[1.0]["speedup"]) == ("cosine", 0.5, 2.0)
+    at_1 = by_factor[1.0]
+    assert (at_1["target_method"], at_1["target"], at_1["speedup"]) == ("cosine", 0.5, 2.0)
     assert (by_factor[10.0]["target_method"], by_factor[10.0]["target_steps"]) == ("constant", 20)
     assert by_factor[10.0]["speedup"] is None and got["median_speedup"] == 1.0   # (2 + 0) / 2
     assert count_cells(ref, cand)["speedups"] == []      # the reference run recorded no target of its own
     with pytest.raises(ValueError, match="speedup_at must be one of centre, all"):
         count_cells(ref, cand, speedup_at="edge")
-    no_curves = {"tasks": {"t": {"cells": [cell("constant", 1.0, 0.5), curves("cosine", 1.0, [1.0, 0.5])]}}}
-    with pytest.raises(ValueError, match=r"t x1.0: speedups in every cell need the per-run curves"):
+    # the best classic (a tie, broken by name) without curves is named; another's missing curves do not matter
+    no_curves = {"tasks": {"t": {"cells": [{**cell("constant", 1.0, 0.5), "best_val_loss": 0.5},
+                                           curves("cosine", 1.0, [1.0, 0.5])]}}}
+    with pytest.raises(ValueError, match=r"t x1.0: .*curves of the reference's best classic there \(constant"):
         count_cells(no_curves, cand, speedup_at="all")
+    no_curves["tasks"]["t"]["cells"][0]["best_val_loss"] = 0.6
+    assert count_cells(no_curves, cand, speedup_at="all")["speedups"][0]["target_method"] == "cosine"
+
+
+def test_per_cell_speedups_leave_out_a_cell_whose_best_classic_diverged_and_take_the_slack():
+    diverged = {**curves("constant", 10.0, [1.0, float("nan")]), "best_val_loss": None}
+    ref = {"tasks": {"t": {"cells": [curves("cosine", 1.0, [1.0, 0.6, 0.504, 0.5]), diverged]}}}
+    cand = {"tasks": {"t": {"cells": [curves("lropt", 1.0, [1.0, 0.503, 0.45]), curves("lropt", 10.0, [1.0, 0.2])]}}}
+    exact = count_cells(ref, cand, speedup_at="all")["speedups"]
+    assert [(s["lr_factor"], s["target_steps"], s["steps"]) for s in exact] == [(1.0, 30, 20)]
+    loose = count_cells(ref, cand, speedup_at="all", slack=0.01)["speedups"]     # 0.505: cosine at 20, lropt at 10
+    assert [(s["target_steps"], s["steps"], s["speedup"]) for s in loose] == [(20, 10, 2.0)]
+
+
+def test_a_results_file_without_the_judged_loss_is_named():
+    old = {"tasks": {"t": {"cells": [cell("constant", 1.0, 1.0), cell("lropt", 1.0, 0.9)]}}}
+    with pytest.raises(ValueError, match="constant cell at x1.0 has no 'best_val_loss'"):
+        count_cells(old, old, loss="best")
 
 
 def test_the_script_prints_the_median_per_lr_factor_with_speedups_in_every_cell(tmp_path):
@@ -178,3 +199,10 @@ def test_the_script_prints_the_median_per_lr_factor_with_speedups_in_every_cell(
     assert proc.returncode == 0, proc.stderr
     assert "median steps-to-target speedup over 2 cells (not reached counted as 0): 1x" in proc.stdout
     assert "at LR x1: 2x over 1 tasks" in proc.stdout and "at LR x10: 0x over 1 tasks" in proc.stdout
+    out = tmp_path / "cells.json"
+    subprocess.run([sys.executable, str(ROOT / "tools" / "cells_against.py"), str(ref), str(cand), "--loss", "best",
+                    "--speedup-at", "all", "--out", str(out)], check=True, capture_output=True, cwd=ROOT)
+    written = json.loads(out.read_text())
+    assert (written["loss"], written["speedup_at"], written["regime"], written["target_slack"]) == (
+        "best", "all", "defaults", 0.0)
+    assert written["median_speedup"] == 1.0 and len(written["speedups"]) == 2
