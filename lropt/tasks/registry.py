@@ -81,6 +81,9 @@ ENTRIES: dict[str, Entry] = {
     "vietnamh-mlp": Entry("vietnamh-mlp", "offline", "offline.tabular:vietnamh_mlp", rows=5006, params=5_058),
     "biochemists-mlp": Entry("biochemists-mlp", "offline", "offline.tabular:biochemists_mlp", rows=915,
                              params=4_738),
+    "hdma-mlp": Entry("hdma-mlp", "offline", "offline.tabular:hdma_mlp", rows=2380, params=5_442),
+    "treatment-mlp": Entry("treatment-mlp", "offline", "offline.tabular:treatment_mlp", rows=2675, params=5_250),
+    "housing-mlp": Entry("housing-mlp", "offline", "offline.tabular:housing_mlp", rows=546, params=5_378),
     "foodreviews-bow": Entry(
         "foodreviews-bow", "offline", "offline.reviews_small:foodreviews_bow", rows=5000, params=473_090
     ),

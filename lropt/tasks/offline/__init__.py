@@ -8,10 +8,10 @@ from .digits_cnn import DigitsCNNTask, digits_cnn
 from .reviews_minilm import ReviewsMiniLMTask, foodreviews_minilm
 from .reviews_small import ReviewWordsTask, foodreviews_bow, foodreviews_textcnn
 from .tabular import (TabularTask, ad_mlp, attrition_mlp, biochemists_mlp, bivariate_mlp, breast_cancer, cells_mlp,
-                      checktimes_mlp, churn_mlp, credit_mlp, digits_mlp, grants_mlp, hepatic_mlp, hpc_mlp, leaves_mlp,
-                      lending_mlp, males_mlp, participation_mlp, pdspeech_mlp, penguins_mlp, pima_mlp,
-                      stackoverflow_mlp, taxi_mlp, titanic, trainchoice_mlp, turnout_mlp, twoclass_mlp, unempdur_mlp,
-                      vietnamh_mlp, vote92_mlp, wachurn_mlp, wine)
+                      checktimes_mlp, churn_mlp, credit_mlp, digits_mlp, grants_mlp, hdma_mlp, hepatic_mlp, housing_mlp,
+                      hpc_mlp, leaves_mlp, lending_mlp, males_mlp, participation_mlp, pdspeech_mlp, penguins_mlp,
+                      pima_mlp, stackoverflow_mlp, taxi_mlp, titanic, trainchoice_mlp, treatment_mlp, turnout_mlp,
+                      twoclass_mlp, unempdur_mlp, vietnamh_mlp, vote92_mlp, wachurn_mlp, wine)
 
 __all__ = [
     "DigitsCNNTask",
@@ -50,6 +50,9 @@ __all__ = [
     "unempdur_mlp",
     "vietnamh_mlp",
     "biochemists_mlp",
+    "hdma_mlp",
+    "treatment_mlp",
+    "housing_mlp",
     "foodreviews_minilm",
     "foodreviews_bow",
     "foodreviews_textcnn",

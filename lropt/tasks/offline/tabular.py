@@ -23,13 +23,14 @@ checks:
   ``twoclass`` (two classes from two measurements), ``checktimes`` (whether an
   R package's checks pass, from its size and counts: rare failures).
 
-Sets 7, 8 and 9 come from pydataset: ``participation`` (Swiss women in the labour
+Sets 7 to 10 come from pydataset: ``participation`` (Swiss women in the labour
 force), ``trainchoice`` (which of two train trips was chosen), ``vote92``
 (the 1992 US presidential vote, three candidates); ``turnout`` (who voted),
 ``pima`` (diabetes in Pima women), ``males`` (union membership of young men);
 ``unempdur`` (who claimed unemployment insurance), ``vietnamh`` (farm
 households in Vietnam), ``biochemists`` (the sex of PhD students from their
-publication record).
+publication record); ``hdma`` (denied mortgages), ``treatment`` (who was in a
+job-training programme), ``housing`` (which houses have air conditioning).
 
 Rows with a missing value are dropped (``credit`` and ``wachurn`` have some).
 Features are standardised with the training split's statistics; the
@@ -168,7 +169,7 @@ _MODELDATA: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "checktimes": ("check_times", "status", ("package",)),
 }
 
-#: Held-out tables from pydataset (sets 7, 8 and 9): lropt's name -> (data set, label column, columns dropped).
+#: Held-out tables from pydataset (sets 7 to 10): lropt's name -> (data set, label column, columns dropped).
 _PYDATASET: dict[str, tuple[str, str, tuple[str, ...]]] = {
     # income, age, education, young and older children, foreign (7 features), in the labour force (872 women)
     "participation": ("Participation", "lfp", ()),
@@ -192,6 +193,14 @@ _PYDATASET: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "vietnamh": ("VietNamH", "farm", ("commune",)),
     # articles, married, young children, PhD prestige, mentor's articles (6 features), sex (915 PhD students)
     "biochemists": ("bioChemists", "fem", ()),
+    # debt and housing-expense ratios, loan-to-value, credit scores, flags (17 features), denied or not
+    # (2380 complete mortgage applications; set 10)
+    "hdma": ("Hdma", "deny", ()),
+    # age, schooling, ethnicity, marriage, earnings and unemployment in 1974/75/78 (14 features), in the
+    # training programme or not (2675 men)
+    "treatment": ("Treatment", "treat", ()),
+    # price, lot size, rooms, storeys, amenities (16 features), air conditioning or not (546 houses)
+    "housing": ("Housing", "airco", ()),
 }
 
 LOADERS = {
@@ -347,3 +356,11 @@ vietnamh_mlp = _mlp_task("vietnamh-mlp", "vietnamh", rows="5006 rows, 11 feature
 biochemists_mlp = _mlp_task("biochemists-mlp", "biochemists", rows="915 rows, 6 features, sex", n_features=6,
                             n_classes=2, hidden=64, depth=2, steps=170, batch=32, adam_lr=1e-3, sgd_lr=0.05,
                             about="pydataset bioChemists")
+hdma_mlp = _mlp_task("hdma-mlp", "hdma", rows="2380 rows, 17 features, mortgage denied", n_features=17, n_classes=2,
+                     hidden=64, depth=2, steps=220, batch=64, adam_lr=1e-3, sgd_lr=0.05, about="pydataset Hdma")
+treatment_mlp = _mlp_task("treatment-mlp", "treatment", rows="2675 rows, 14 features, in the programme",
+                          n_features=14, n_classes=2, hidden=64, depth=2, steps=250, batch=64, adam_lr=1e-3,
+                          sgd_lr=0.05, about="pydataset Treatment")
+housing_mlp = _mlp_task("housing-mlp", "housing", rows="546 rows, 16 features, air conditioning", n_features=16,
+                        n_classes=2, hidden=64, depth=2, steps=100, batch=32, adam_lr=1e-3, sgd_lr=0.05,
+                        about="pydataset Housing")
