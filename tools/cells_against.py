@@ -73,8 +73,8 @@ def count_cells(reference: dict, candidate: dict, *, regime: str = "defaults", s
             raise ValueError(f"task {task!r} is in the reference run but not in the candidate's")
         mine = {c["lr_factor"]: c for c in candidate["tasks"][task]["cells"]
                 if c["method"] == LROPT and c["regime"] == regime}
-        classics = [c for c in ref["cells"] if c["regime"] == regime and c["method"] in HEADLINE_SET]
-        factors = sorted({c["lr_factor"] for c in ref["cells"] if c["regime"] == regime})
+        classics = _classics(ref, regime)
+        factors = _factors(ref, regime)
         for factor in factors:
             if not any(c["lr_factor"] == factor for c in classics):
                 raise ValueError(f"{task} x{factor}: the reference run has none of {', '.join(HEADLINE_SET)}")
@@ -97,9 +97,8 @@ def targets(task: str, ref: dict, speedup_at: str, regime: str) -> list[dict]:
         target = ref.get("target") or {}
         return [target] if target.get("val_loss") is not None else []
     out = []
-    for factor in sorted({c["lr_factor"] for c in ref["cells"] if c["regime"] == regime}):
-        classics = [c for c in ref["cells"] if c["regime"] == regime and c["lr_factor"] == factor
-                    and c["method"] in HEADLINE_SET]
+    for factor in _factors(ref, regime):
+        classics = [c for c in _classics(ref, regime) if c["lr_factor"] == factor]
         if not classics:
             continue
         best = min(classics, key=lambda c: (_loss(c, "best_val_loss"), c["method"]))
@@ -108,8 +107,7 @@ def targets(task: str, ref: dict, speedup_at: str, regime: str) -> list[dict]:
         if not best.get("runs"):
             raise ValueError(f"{task} x{factor}: speedups in every cell need the per-run curves of the "
                              f"reference's best classic there ({best['method']})")
-        steps = median_steps([steps_to_target(r["eval_steps"], r["val_loss"], best["best_val_loss"])
-                              for r in best["runs"]])
+        steps = median_steps(_steps_to(best, best["best_val_loss"]))
         out.append({"val_loss": best["best_val_loss"], "method": best["method"], "regime": regime,
                     "lr_factor": factor, "steps": steps})
     return out
@@ -140,13 +138,28 @@ def task_speedup(task: str, ref: dict, cand: dict, target: dict, *, slack: float
         if ref_cell is None or not ref_cell.get("runs"):
             raise ValueError(f"{task}: --target-slack needs the per-run curves of the reference's target-setting "
                              f"cell ({target['method']}, {target['regime']}, x{target['lr_factor']})")
-        ref_steps = median_steps([steps_to_target(r["eval_steps"], r["val_loss"], value) for r in ref_cell["runs"]])
-    steps = [steps_to_target(r["eval_steps"], r["val_loss"], value) for r in cell["runs"]]
+        ref_steps = median_steps(_steps_to(ref_cell, value))
+    steps = _steps_to(cell, value)
     mine = median_steps(steps)
     return {"task": task, "lr_factor": target["lr_factor"], "target": value,
             "target_method": target["method"], "target_steps": ref_steps, "steps": mine,
             "reached": sum(s is not None for s in steps), "runs": len(steps),
             "speedup": speedup(ref_steps, mine)}
+
+
+def _classics(task: dict, regime: str) -> list[dict]:
+    """A task's cells of the classic schedules (:data:`HEADLINE_SET`) in ``regime``."""
+    return [c for c in task["cells"] if c["regime"] == regime and c["method"] in HEADLINE_SET]
+
+
+def _factors(task: dict, regime: str) -> list[float]:
+    """The LR factors a task's results have in ``regime``, ascending."""
+    return sorted({c["lr_factor"] for c in task["cells"] if c["regime"] == regime})
+
+
+def _steps_to(cell: dict, value: float) -> list[int | None]:
+    """Each of a cell's runs' steps to ``value`` (``None``: never reached)."""
+    return [steps_to_target(r["eval_steps"], r["val_loss"], value) for r in cell["runs"]]
 
 
 def _target_cell(task: dict, method: str, target: dict) -> dict | None:
