@@ -84,6 +84,9 @@ ENTRIES: dict[str, Entry] = {
     "hdma-mlp": Entry("hdma-mlp", "offline", "offline.tabular:hdma_mlp", rows=2380, params=5_442),
     "treatment-mlp": Entry("treatment-mlp", "offline", "offline.tabular:treatment_mlp", rows=2675, params=5_250),
     "housing-mlp": Entry("housing-mlp", "offline", "offline.tabular:housing_mlp", rows=546, params=5_378),
+    "benefits-mlp": Entry("benefits-mlp", "offline", "offline.tabular:benefits_mlp", rows=4877, params=6_082),
+    "mroz-mlp": Entry("mroz-mlp", "offline", "offline.tabular:mroz_mlp", rows=753, params=5_314),
+    "fishing-mlp": Entry("fishing-mlp", "offline", "offline.tabular:fishing_mlp", rows=1182, params=5_060),
     "foodreviews-bow": Entry(
         "foodreviews-bow", "offline", "offline.reviews_small:foodreviews_bow", rows=5000, params=473_090
     ),

