@@ -6,7 +6,8 @@ regime: the best of constant/step/exponential/cyclic/cosine there, its median be
 steps it took. Each task's ``peer`` entry then judges every method *at the defaults regime* (lropt untuned,
 Prodigy at its defaults with cosine annealing, ...) against that schedule: does its median final validation
 loss match (within 1%) or beat the schedule's, and how many times fewer steps does its median run take to the
-target. One ``lropt compare`` prints this per run; this script puts the tasks of several runs together, as
+target. The schedule is picked on its best validation loss, so it is not always the tuned classic with the
+lowest *final* loss (``tools/cells_against.py --regime tuned`` judges lropt against that one). One ``lropt compare`` prints this per run; this script puts the tasks of several runs together, as
 :func:`lropt.bench.summary._peer_summary` does within one run (a task never reached counts as 0 in the median).
 
 Usage::
@@ -26,27 +27,41 @@ from lropt.bench.runner import LROPT
 from lropt.bench.summary import _peer_summary
 
 
+#: What must agree across the files for their tasks to be counted together.
+_SAME = ("rel_tol", "optimizer", "seeds")
+
+
 def merge_tasks(runs: list[tuple[str, dict]]) -> dict:
-    """The tasks of several results files as one dict; a task twice, or a target not from the tuned regime, is named."""
+    """The tasks of several results files as one dict. A file that is not a ``--regime both`` run, a task twice,
+    or files whose tolerance, optimizer or seeds differ are named."""
     tasks: dict = {}
+    first: tuple[str, dict] | None = None
     for name, run in runs:
+        if not isinstance(run, dict) or "tasks" not in run or "meta" not in run:
+            raise ValueError(f"{name} is not a results.json of lropt compare (no 'tasks' and 'meta')")
+        meta = run["meta"]
+        if set(meta.get("regimes", ())) != {"defaults", "tuned"}:
+            raise ValueError(f"{name} ran the {' and '.join(meta.get('regimes', ())) or '?'} regime; the peer table "
+                             "judges methods at defaults against tuned schedules: run lropt compare --regime both")
+        first = first or (name, meta)
+        for key in _SAME:
+            if meta.get(key) != first[1].get(key):
+                raise ValueError(f"{name} has {key}={meta.get(key)!r}, {first[0]} {first[1].get(key)!r}: "
+                                 "counted together, their tasks would be judged differently")
         for task, entry in run["tasks"].items():
             if task in tasks:
                 raise ValueError(f"task {task!r} is in more than one results file (again in {name})")
-            if entry["target"]["regime"] != "tuned":
-                raise ValueError(f"{name}: the target of {task!r} comes from the {entry['target']['regime']} regime; "
-                                 "the peer table needs runs with --regime both")
             tasks[task] = entry
     return tasks
 
 
-def peer_table(tasks: dict) -> dict:
+def peer_table(tasks: dict, rel_tol: float = 0.01) -> dict:
     """Per task, each method's peer entry; per method, the tasks matched or beaten, reached, and the median speedup."""
     totals = _peer_summary(tasks)
     for method, row in totals.items():
         row["reached"] = sum(t["peer"][method]["speedup"] is not None for t in tasks.values() if method in t["peer"])
     per_task = {name: {"target": t["target"], "peer": t["peer"]} for name, t in tasks.items()}
-    return {"tasks": per_task, "methods": totals}
+    return {"tasks": per_task, "methods": totals, "rel_tol": rel_tol}
 
 
 def _entry(p: dict) -> str:
@@ -60,8 +75,9 @@ def _print(result: dict) -> None:
     for name, t in result["tasks"].items():
         cells = " ".join(f"{_entry(t['peer'][m]) if m in t['peer'] else '':>14s}" for m in methods)
         print(f"{name:20s} {t['target']['method']:14s} {cells}")
-    print("\n(speedup against the tuned best schedule's steps to its own target; '-' not reached; "
-          "'*' final loss within 1% of it or better)\n")
+    print("\n(speedup against the target-setting schedule: the tuned classic with the lowest median best "
+          "validation loss; '-' not reached; "
+          f"'*' median final validation loss within {100 * result['rel_tol']:g}% of that schedule's or lower)\n")
     print(f"{'method':14s} {'matches or beats':>16s} {'reached':>8s} {'median speedup':>15s}")
     for m in methods:
         row = result["methods"][m]
@@ -76,10 +92,11 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, help="write the per-task entries and the totals as JSON here")
     args = p.parse_args(argv)
     try:
-        tasks = merge_tasks([(str(path), json.loads(path.read_text())) for path in args.paths])
-    except (OSError, ValueError, KeyError) as exc:
+        runs = [(str(path), json.loads(path.read_text())) for path in args.paths]
+        tasks = merge_tasks(runs)
+    except (OSError, ValueError) as exc:
         p.error(str(exc))
-    result = peer_table(tasks)
+    result = peer_table(tasks, rel_tol=runs[0][1]["meta"].get("rel_tol", 0.01))
     _print(result)
     if args.out:
         args.out.write_text(json.dumps(result, indent=2))

@@ -16,8 +16,9 @@ def entry(speedup, matches):
             "steps_to_target": None if speedup is None else 10, "speedup": speedup}
 
 
-def run(tasks, regime="tuned"):
-    return {"tasks": {name: {"target": {"regime": regime, "method": "cosine", "val_loss": 0.4, "steps": 20,
+def run(tasks, regimes=("defaults", "tuned"), rel_tol=0.01):
+    return {"meta": {"regimes": list(regimes), "rel_tol": rel_tol, "optimizer": "adamw", "seeds": [0, 1, 2, 3, 4]},
+            "tasks": {name: {"target": {"regime": "tuned", "method": "cosine", "val_loss": 0.4, "steps": 20,
                                         "lr_factor": 1.0},
                              "peer": {m: entry(*p) for m, p in peer.items()}}
                       for name, peer in tasks.items()}}
@@ -36,12 +37,24 @@ def test_tasks_of_several_runs_are_counted_together_and_not_reached_counts_as_ze
     assert set(result["tasks"]) == {"t1", "t2", "t3"}
 
 
-def test_a_task_twice_or_a_target_from_the_defaults_regime_is_named():
+def test_a_method_missing_from_a_task_is_counted_over_the_tasks_it_has():
+    result = peer_table(merge_tasks([("a", run({"t1": {"lropt": (2.0, True), "prodigy": (1.0, True)},
+                                                "t2": {"lropt": (None, False)}}))]))
+    assert (result["methods"]["prodigy"]["tasks"], result["methods"]["prodigy"]["reached"]) == (1, 1)
+    assert result["methods"]["lropt"]["tasks"] == 2
+
+
+def test_a_task_twice_a_run_without_both_regimes_or_mismatched_runs_are_named():
     a = run({"t1": {"lropt": (1.0, True)}})
     with pytest.raises(ValueError, match="'t1' is in more than one"):
         merge_tasks([("a", a), ("b", a)])
-    with pytest.raises(ValueError, match="defaults regime.*--regime both"):
-        merge_tasks([("d", run({"t1": {"lropt": (1.0, True)}}, regime="defaults"))])
+    for regimes in (["defaults"], ["tuned"]):
+        with pytest.raises(ValueError, match="d ran the .* regime.*--regime both"):
+            merge_tasks([("d", run({"t1": {"lropt": (1.0, True)}}, regimes=regimes))])
+    with pytest.raises(ValueError, match="b has rel_tol=0.05"):
+        merge_tasks([("a", a), ("b", run({"t2": {"lropt": (1.0, True)}}, rel_tol=0.05))])
+    with pytest.raises(ValueError, match="x is not a results.json"):
+        merge_tasks([("x", {"tasks": {}})])
 
 
 def test_the_script_prints_lropt_first_and_writes_json(tmp_path):
@@ -55,6 +68,10 @@ def test_the_script_prints_lropt_first_and_writes_json(tmp_path):
     assert header.split()[4:6] == ["lropt", "prodigy"]
     assert "1.25x*" in row and row.rstrip().endswith("-")
     assert json.loads(out.read_text())["methods"]["lropt"]["reached"] == 1
-    bad = subprocess.run([sys.executable, str(ROOT / "tools" / "peer_table.py"), str(tmp_path / "missing.json")],
-                         capture_output=True, text=True, cwd=ROOT)
+    script = [sys.executable, str(ROOT / "tools" / "peer_table.py")]
+    bad = subprocess.run([*script, str(tmp_path / "missing.json")], capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode == 2 and "missing.json" in bad.stderr
+    tuned_only = tmp_path / "tuned.json"
+    tuned_only.write_text(json.dumps(run({"t1": {"lropt": (1.0, True)}}, regimes=["tuned"])))
+    bad = subprocess.run([*script, str(tuned_only)], capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode == 2 and "--regime both" in bad.stderr
