@@ -23,36 +23,14 @@ import json
 import sys
 from pathlib import Path
 
+from lropt.bench.results_files import merge_tasks as merge_results
 from lropt.bench.runner import LROPT
 from lropt.bench.summary import _peer_summary
 
 
-#: What must agree across the files for their tasks to be counted together.
-_SAME = ("rel_tol", "optimizer", "seeds")
-
-
 def merge_tasks(runs: list[tuple[str, dict]]) -> dict:
-    """The tasks of several results files as one dict. A file that is not a ``--regime both`` run, a task twice,
-    or files whose tolerance, optimizer or seeds differ are named."""
-    tasks: dict = {}
-    first: tuple[str, dict] | None = None
-    for name, run in runs:
-        if not isinstance(run, dict) or "tasks" not in run or "meta" not in run:
-            raise ValueError(f"{name} is not a results.json of lropt compare (no 'tasks' and 'meta')")
-        meta = run["meta"]
-        if set(meta.get("regimes", ())) != {"defaults", "tuned"}:
-            raise ValueError(f"{name} ran the {' and '.join(meta.get('regimes', ())) or '?'} regime; the peer table "
-                             "judges methods at defaults against tuned schedules: run lropt compare --regime both")
-        first = first or (name, meta)
-        for key in _SAME:
-            if meta.get(key) != first[1].get(key):
-                raise ValueError(f"{name} has {key}={meta.get(key)!r}, {first[0]} {first[1].get(key)!r}: "
-                                 "counted together, their tasks would be judged differently")
-        for task, entry in run["tasks"].items():
-            if task in tasks:
-                raise ValueError(f"task {task!r} is in more than one results file (again in {name})")
-            tasks[task] = entry
-    return tasks
+    """The tasks of several ``--regime both`` results files as one dict (see :func:`merge_results`)."""
+    return merge_results(runs, regimes=("defaults", "tuned"))
 
 
 def peer_table(tasks: dict, rel_tol: float = 0.01) -> dict:
