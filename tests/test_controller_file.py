@@ -108,6 +108,7 @@ def test_controller_validates_config():
 def test_an_older_feature_spec_file_loads_and_computes_what_it_did(tmp_path, version, inputs):
     """Files from before ``grad_align`` (spec 1) or ``val_vs_best`` (spec 2) load with zero columns for the
     features added since: same outputs, new inputs ignored."""
+    torch.manual_seed(0)
     old = LRController(num_features=inputs)
     with torch.no_grad():
         for p in old.parameters():
@@ -122,7 +123,9 @@ def test_an_older_feature_spec_file_loads_and_computes_what_it_did(tmp_path, ver
     with torch.no_grad():
         a = old(feats[:, :inputs], old.init_state(3))
         b = new(feats, new.init_state(3))
-    assert torch.equal(a["log_mult"], b["log_mult"]) and b["log_mult"].abs().max() > 0
+    # equal up to float rounding: the wider matmul may sum in another order (it did, once, in CI)
+    torch.testing.assert_close(b["log_mult"], a["log_mult"])
+    assert b["log_mult"].abs().max() > 0.01
     # an old file whose names differ is still refused
     bad = dict(payload, feature_spec={"version": version, "names": ["x"] * inputs})
     torch.save(bad, tmp_path / "bad.pt")
