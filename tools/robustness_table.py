@@ -9,7 +9,8 @@ without the tuning.
 Two readings per (method, factor), over tasks:
 
 - ``vs own x1``: the final validation loss relative to the same method at x1 (MEASURING.md's wording: what
-  mis-setting the LR costs that method);
+  mis-setting the LR costs that method); a task where that method's x1 diverged has no such ratio and is
+  left out of this median (``own_tasks`` counts the tasks behind it);
 - ``vs tuned best``: relative to the lowest median final validation loss of any tuned baseline at x1 on that
   task (what it costs against the user who tuned the best method); ``within`` counts the tasks where it is
   at most ``rel_tol`` above (the ``lropt compare`` tolerance, 1% by default).
@@ -45,7 +46,10 @@ def _final(cell: dict) -> float:
     return value if value is not None and math.isfinite(value) else math.inf
 
 
-def _ratio(a: float, b: float) -> float:
+def _ratio(a: float, b: float) -> float | None:
+    """``a / b``: infinite for a diverged ``a``; ``None`` where ``b`` diverged or is 0 (nothing to be relative to)."""
+    if not math.isfinite(b) or b <= 0:
+        return None
     return a / b if math.isfinite(a) else math.inf
 
 
@@ -56,8 +60,11 @@ def task_reference(task: dict) -> dict:
         raise ValueError(f"task {task['name']!r} has no tuned baseline at x1: run lropt compare with 1 among "
                          "--lr-factors")
     best = min(pool, key=lambda c: (_final(c), c["method"]))
-    if not math.isfinite(_final(best)) or _final(best) <= 0:
+    if not math.isfinite(_final(best)):
         raise ValueError(f"task {task['name']!r}: every tuned baseline diverged at x1, nothing to be relative to")
+    if _final(best) <= 0:
+        raise ValueError(f"task {task['name']!r}: the tuned {best['method']} ends at a validation loss of "
+                         f"{_final(best)} at x1, so losses relative to it are undefined")
     return {"method": best["method"], "base_lr": best["base_lr"], "final_val_loss": _final(best)}
 
 
@@ -73,7 +80,7 @@ def robustness_table(tasks: dict, rel_tol: float = 0.01) -> dict:
                 continue
             entry = {"method": c["method"], "lr_factor": c["lr_factor"], "base_lr": c["base_lr"],
                      "final_val_loss": _final(c), "vs_tuned_best": _ratio(_final(c), ref["final_val_loss"]),
-                     "vs_own_x1": _ratio(_final(c), own[c["method"]]) if math.isfinite(own[c["method"]]) else None,
+                     "vs_own_x1": _ratio(_final(c), own[c["method"]]),
                      "divergences": c["divergences"], "runs": len(c["seeds"])}
             entries.append(entry)
             rows.setdefault((c["method"], c["lr_factor"]), []).append(entry)
@@ -85,6 +92,7 @@ def robustness_table(tasks: dict, rel_tol: float = 0.01) -> dict:
         methods.setdefault(method, {})[str(factor)] = {
             "tasks": len(entries), "median_vs_tuned_best": median(best), "worst_vs_tuned_best": max(best),
             "within": sum(r <= 1 + rel_tol for r in best), "median_vs_own_x1": median(own) if own else None,
+            "own_tasks": len(own),
             "divergences": sum(e["divergences"] for e in entries), "runs": sum(e["runs"] for e in entries)}
     return {"tasks": per_task, "methods": methods, "rel_tol": rel_tol, "regime": REGIME}
 
@@ -102,7 +110,8 @@ def _print(result: dict) -> None:
     factors = sorted({float(f) for m in methods for f in result["methods"][m]})
     print(f"\nfinal validation loss relative to the tuned best at x1 (median over tasks / worst task; within: tasks "
           f"at most {100 * result['rel_tol']:g}% above it; div: diverged runs); own: the median relative to the "
-          "method's own x1. lropt's factors are off the default LR, never tuned.\n")
+          "method's own x1 (*: over fewer tasks, where its own x1 diverged). lropt's factors are off the default "
+          "LR, never tuned.\n")
     print(f"{'method':14s} " + " ".join(f"{'x' + format(f, 'g'):>34s}" for f in factors))
     print(f"{'':14s} " + " ".join(f"{'median / worst  within  div   own':>34s}" for _ in factors))
     for m in methods:
@@ -111,7 +120,8 @@ def _print(result: dict) -> None:
             row = result["methods"][m].get(str(f))
             cells.append("" if row is None else
                          f"{_r(row['median_vs_tuned_best']):>7s} / {_r(row['worst_vs_tuned_best']):>6s} "
-                         f"{row['within']:>3}/{row['tasks']:<3} {row['divergences']:>3} {_r(row['median_vs_own_x1']):>6s}")
+                         f"{row['within']:>3}/{row['tasks']:<3} {row['divergences']:>3} "
+                         f"{_r(row['median_vs_own_x1']) + ('*' if row['own_tasks'] < row['tasks'] else ''):>6s}")
         print(f"{m:14s} " + " ".join(f"{c:>34s}" for c in cells))
 
 

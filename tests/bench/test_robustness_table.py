@@ -52,25 +52,40 @@ def test_ratios_medians_worst_within_and_divergences():
     assert lropt["10.0"]["within"] == 1                                  # t2 exactly at the reference
     assert lropt["1.0"]["within"] == 2                                   # 0.40 below 0.45; 1.00 at 1.00
     assert lropt["10.0"]["median_vs_own_x1"] == pytest.approx((0.55 / 0.40 + 1.0) / 2)
-    # cosine x10 diverged on t1: infinitely worse, counted, and its own ratio too
+    # cosine x10 diverged on t1: infinitely worse, counted, and its own ratio too (median of inf and 0.75)
     assert math.isinf(cosine["10.0"]["worst_vs_tuned_best"])
+    assert math.isinf(cosine["10.0"]["median_vs_own_x1"]) and cosine["10.0"]["own_tasks"] == 2
     assert cosine["10.0"]["divergences"] == 1 and cosine["10.0"]["runs"] == 6
     assert constant["0.1"]["median_vs_tuned_best"] == pytest.approx((0.80 / 0.45 + 4.0) / 2)
     assert constant["0.1"]["median_vs_own_x1"] == pytest.approx((0.80 / 0.50 + 4.0) / 2)
 
 
-def test_a_task_whose_tuned_baselines_all_diverged_at_x1_is_named():
+def test_a_method_whose_own_x1_diverged_has_no_own_ratio_there():
+    t3 = task("t3", {"lropt": (1.0, 1.0, 1.0), "constant": (2.0, None, 3.0), "cosine": (1.5, 1.0, 1.2)})
+    constant = robustness_table({"t2": T2, "t3": t3})["methods"]["constant"]
+    assert constant["0.1"]["own_tasks"] == 1 and constant["0.1"]["tasks"] == 2
+    assert constant["0.1"]["median_vs_own_x1"] == pytest.approx(4.0)        # t2 alone
+    assert constant["0.1"]["median_vs_tuned_best"] == pytest.approx((4.0 + 2.0) / 2)
+
+
+def test_a_task_whose_tuned_baselines_all_diverged_or_end_at_zero_is_named():
     t = task("bad", {"lropt": (1, 1, 1), "constant": (1, None, 1)})
     with pytest.raises(ValueError, match="'bad': every tuned baseline diverged"):
         robustness_table({"bad": t})
+    t = task("zero", {"lropt": (1, 1, 1), "constant": (1, 0.0, 1), "cosine": (1, 0.2, 1)})
+    with pytest.raises(ValueError, match="'zero': the tuned constant ends at a validation loss of 0.0"):
+        robustness_table({"zero": t})
 
 
-def test_files_without_the_tuned_regime_or_with_other_factors_are_refused():
+def test_files_without_the_tuned_regime_or_with_other_factors_are_refused(tmp_path, capsys):
     with pytest.raises(ValueError, match="d ran the defaults regime.*--regime tuned"):
         merge_tasks([("d", run([T1], regimes=("defaults",)))], regimes=("tuned",))
-    with pytest.raises(ValueError, match="b has lr_factors"):
-        merge_tasks([("a", run([T1])), ("b", run([T2], factors=(0.5, 1.0, 2.0)))], regimes=("tuned",),
-                    same=("lr_factors",))
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(run([T1])))
+    b.write_text(json.dumps(run([T2], factors=(0.5, 1.0, 2.0))))
+    with pytest.raises(SystemExit) as info:
+        main([str(a), str(b)])
+    assert info.value.code == 2 and "b.json has lr_factors" in capsys.readouterr().err
 
 
 def test_cli_prints_the_table_and_writes_null_for_a_diverged_ratio(tmp_path, capsys):
@@ -79,8 +94,9 @@ def test_cli_prints_the_table_and_writes_null_for_a_diverged_ratio(tmp_path, cap
     b.write_text(json.dumps(run([T2])))
     out = tmp_path / "rob.json"
     assert main([str(a), str(b), "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
-    assert "lropt" in printed.splitlines()[-3] and "div" in printed   # lropt first; cosine x10 shown diverged
+    rows = capsys.readouterr().out.splitlines()[-3:]
+    assert [r.split()[0] for r in rows] == ["lropt", "constant", "cosine"]      # lropt first
+    assert "div" not in rows[0] and " div " in rows[2]                       # cosine x10 shown diverged
     saved = json.loads(out.read_text())
     assert saved["methods"]["cosine"]["10.0"]["worst_vs_tuned_best"] is None
     assert saved["tasks"]["t2"]["reference"]["method"] == "constant"
