@@ -26,6 +26,7 @@ import math
 import platform
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import torch
 
@@ -34,6 +35,7 @@ from ..controller_file import resolve_controller
 from ..schedules import METHODS, OPTIMIZERS, SCHEDULES, unknown_name_error
 from ..tasks import get_task
 from ..tasks.base import Task
+from .journal import RunJournal, fingerprint
 from .runner import LROPT, RunResult, check_method, run_method
 from .stats import median
 from .summary import summarize_all, summarize_task
@@ -121,22 +123,27 @@ def _check_args(regime, optimizer, lr_factors, tune_grid_points, tune_seeds, ste
 
 
 class _Runner:
-    """Runs training jobs once each (cached by task, method, base LR, seed) and reports progress."""
+    """Runs training jobs once each (cached by task, method, base LR, seed, steps and evaluation interval; kept in
+    ``journal`` as they finish when one is given) and reports progress."""
 
     def __init__(self, *, optimizer, controller, device, progress: Progress | None, divergence_factor: float,
-                 tell_total_steps: bool = True, lropt_every: int = 1):
+                 tell_total_steps: bool = True, lropt_every: int = 1, journal: RunJournal | None = None):
         self.optimizer, self.controller, self.device = optimizer, controller, device
         self.tell_total_steps, self.lropt_every = tell_total_steps, lropt_every
         self.divergence_factor = divergence_factor
         self.progress = progress or (lambda done, total, label: None)
-        self.cache: dict[tuple, RunResult] = {}
+        self.journal = journal
+        self.cache: dict[tuple, RunResult] = journal.load() if journal is not None else {}
+        self.from_journal, self.reused = set(self.cache), set()
         self.done, self.total = 0, 0
 
-    def key(self, task: Task, method: str, lr: float, seed: int) -> tuple:
-        return (task.name, method, float(f"{lr:.12g}"), seed)
+    def key(self, task: Task, method: str, lr: float, seed: int, steps: int, eval_every: int) -> tuple:
+        return (task.name, method, float(f"{lr:.12g}"), seed, steps, eval_every)
 
     def run(self, task: Task, method: str, lr: float, seed: int, steps: int, eval_every: int) -> RunResult:
-        key = self.key(task, method, lr, seed)
+        key = self.key(task, method, lr, seed, steps, eval_every)
+        if key in self.from_journal:
+            self.reused.add(key)
         if key not in self.cache:
             self.progress(self.done, self.total, f"{task.name} {method} lr={lr:.3g} seed={seed}")
             self.cache[key] = run_method(
@@ -145,6 +152,8 @@ class _Runner:
                 device=self.device, lr_every=max(1, steps // 500), divergence_factor=self.divergence_factor,
                 tell_total_steps=self.tell_total_steps, lropt_every=self.lropt_every,
             )
+            if self.journal is not None:
+                self.journal.record(key, self.cache[key])
             self.done += 1
             self.progress(self.done, self.total, f"{task.name} {method} lr={lr:.3g} seed={seed}")
         return self.cache[key]
@@ -182,9 +191,9 @@ def _centre_factor(lr_factors: Sequence[float]) -> float:
     return min(lr_factors, key=lambda f: abs(math.log(f)))
 
 
-def _count_final_runs(runner: _Runner, task, methods, regimes, lr_factors, seeds, lrs) -> int:
-    keys = {runner.key(task, m, lrs[r][m] * f, s) for r in regimes for f in lr_factors for m in methods
-            for s in seeds}
+def _count_final_runs(runner: _Runner, task, methods, regimes, lr_factors, seeds, lrs, steps, eval_every) -> int:
+    keys = {runner.key(task, m, lrs[r][m] * f, s, steps, eval_every) for r in regimes for f in lr_factors
+            for m in methods for s in seeds}
     return len(keys - runner.cache.keys())
 
 
@@ -206,8 +215,8 @@ def _run_task(runner: _Runner, task: Task, *, methods, regimes, lr_factors, seed
                   for m in baselines}
     lrs = {"defaults": {m: default_lr for m in methods},
            "tuned": {m: tuning[m]["best_lr"] if m in tuning else default_lr for m in methods}}
-    runner.total = runner.done + _count_final_runs(runner, task, methods, regimes, lr_factors, seeds, lrs) \
-        + later_runs
+    runner.total = runner.done + _count_final_runs(runner, task, methods, regimes, lr_factors, seeds, lrs, steps,
+                                                   eval_every) + later_runs
     cells = {}
     for regime in regimes:
         for f in lr_factors:
@@ -252,7 +261,8 @@ def compare(tasks: Sequence[Task | str], *, controller="default", methods: Seque
             tune_grid_points: int = 7, tune_seeds: int = 3, steps: int | None = None,
             eval_every: int | None = None, device=None, progress: Progress | None = None,
             threads: int | None = None, rel_tol: float = 0.01, divergence_factor: float = 2.0,
-            tell_total_steps: bool = True, lropt_every: int = 1) -> dict:
+            tell_total_steps: bool = True, lropt_every: int = 1, journal: RunJournal | str | Path | None = None,
+            fresh: bool = False) -> dict:
     """Run the comparison on ``tasks`` (Task objects or registry names) and return every result.
 
     ``methods`` are the baselines (default :func:`default_methods`); lropt is
@@ -268,7 +278,9 @@ def compare(tasks: Sequence[Task | str], *, controller="default", methods: Seque
     ``tell_total_steps=False``: lropt's wrapper is not told the run length (no
     progress feature), as in a training loop that does not pass ``total_steps``.
     ``lropt_every``: the wrapper's ``every`` (the controller runs every N steps, as users are told to
-    set for large models).
+    set for large models). ``journal``: a file (:mod:`lropt.bench.journal`) that keeps every finished run,
+    so the same call after a kill runs only what is missing; ``fresh=True`` empties it first (a path
+    only; a :class:`~lropt.bench.journal.RunJournal` comes as it is).
     """
     _check_args(regime, optimizer, lr_factors, tune_grid_points, tune_seeds, steps, eval_every)
     if not divergence_factor > 1:
@@ -286,9 +298,13 @@ def compare(tasks: Sequence[Task | str], *, controller="default", methods: Seque
     lr_factors = [float(f) for f in lr_factors]
     regimes = ["defaults", "tuned"] if regime == "both" else [regime]
     ctrl = resolve_controller(controller)
+    if journal is not None and not isinstance(journal, RunJournal):
+        journal = RunJournal(journal, fingerprint(
+            optimizer=optimizer, controller=ctrl, device=device, divergence_factor=divergence_factor,
+            tell_total_steps=tell_total_steps, lropt_every=lropt_every), fresh=fresh)
     runner = _Runner(optimizer=optimizer, controller=ctrl, device=device, progress=progress,
                      divergence_factor=divergence_factor, tell_total_steps=tell_total_steps,
-                     lropt_every=lropt_every)
+                     lropt_every=lropt_every, journal=journal)
     plan = dict(methods=methods, regimes=regimes, lr_factors=lr_factors, seeds=seed_list,
                 tune_grid_points=tune_grid_points, tune_seeds=tune_seeds)
     runner.total = _planned_runs(len(task_objs), **plan)
@@ -309,7 +325,7 @@ def compare(tasks: Sequence[Task | str], *, controller="default", methods: Seque
         "seeds": seed_list, "regime": regime, "regimes": regimes, "lr_factors": lr_factors,
         "tune_grid_points": tune_grid_points, "tune_seeds": tune_seeds, "grid_spacing_decades": GRID_SPACING,
         "rel_tol": rel_tol, "divergence_factor": divergence_factor, "tell_total_steps": tell_total_steps,
-        "lropt_every": lropt_every, "runs": runner.done,
+        "lropt_every": lropt_every, "runs": runner.done, "resumed_runs": len(runner.reused),
         "wall_s": time.perf_counter() - start,
     }
     return {"meta": meta, "tasks": tasks_out, "summary": summarize_all(tasks_out, regimes, rel_tol)}
