@@ -242,12 +242,16 @@ def compare(tasks, controller, methods, seeds, regime, lr_factors, steps, eval_e
         console.print(f"resuming: {kept} finished runs kept in {journal.path} are not run again (--fresh: run them)")
     command = _compare_command_line(click.get_current_context().params, [t.name for t in task_objs], method_list)
     start = time.perf_counter()
-    with compare_progress(console) as progress:
-        result = run_compare(task_objs, controller=ctrl, methods=method_list, seeds=seeds, optimizer=optimizer,
-                             lr_factors=lr_factors, regime=regime, tune_grid_points=tune_grid_points,
-                             tune_seeds=tune_seeds, steps=steps, eval_every=eval_every, device=device,
-                             progress=progress, threads=threads, divergence_factor=divergence_factor,
-                             tell_total_steps=tell_total_steps, lropt_every=lropt_every, journal=journal)
+    try:
+        with compare_progress(console) as progress:
+            result = run_compare(task_objs, controller=ctrl, methods=method_list, seeds=seeds, optimizer=optimizer,
+                                 lr_factors=lr_factors, regime=regime, tune_grid_points=tune_grid_points,
+                                 tune_seeds=tune_seeds, steps=steps, eval_every=eval_every, device=device,
+                                 progress=progress, threads=threads, divergence_factor=divergence_factor,
+                                 tell_total_steps=tell_total_steps, lropt_every=lropt_every, journal=journal)
+    except KeyboardInterrupt:
+        console.print(f"stopped: the finished runs are kept in {journal.path}; the same command resumes from them")
+        sys.exit(130)
     result["meta"]["controller"]["spec"] = controller
     paths = write_all(result, out, command=command)
     console.print(f"wrote {paths['json']}, {paths['markdown']}, {paths['png']}; "

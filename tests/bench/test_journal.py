@@ -122,3 +122,13 @@ def test_cli_resumes_from_out_and_fresh_runs_everything(tmp_path):
     assert fresh.exit_code == 0 and "resuming" not in fresh.output and "4 runs in" in fresh.output
     other = CliRunner().invoke(cli, [*args, "--optimizer", "sgd"])
     assert other.exit_code == 2 and "holds runs of another comparison (optimizer" in other.output
+
+
+def test_cli_stopped_by_ctrl_c_says_where_the_runs_are_kept(tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(compare_module, "compare", interrupted)
+    out = CliRunner().invoke(cli, ["compare", "--task", "quadratic-10d", "--out", str(tmp_path)])
+    assert out.exit_code == 130
+    assert f"the finished runs are kept in {tmp_path / 'runs.jsonl'}" in " ".join(out.output.split())
