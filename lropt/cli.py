@@ -204,7 +204,7 @@ def _compare_command_line(params: dict, tasks: list[str], methods: list[str]) ->
                    "between).")
 @click.option("--out", default="runs/compare", show_default=True, type=click.Path(file_okay=False),
               help="Output directory: results.json, results.md, compare.png, tb/, and runs.jsonl (every finished "
-                   "run: the same command after a kill resumes from it).")
+                   "run, reused by a later command that needs the same run: a killed comparison resumes).")
 @click.option("--fresh", is_flag=True, help="Discard the finished runs kept in --out and run everything again.")
 @click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cuda.")
 @click.option("--threads", default=1, show_default=True, type=int, callback=_positive_int,
@@ -218,7 +218,7 @@ def compare(tasks, controller, methods, seeds, regime, lr_factors, steps, eval_e
     from .bench.compare import compare as run_compare
     from .bench.compare import resolve_methods, resolve_task
     from .progress import compare_progress
-    from .bench.journal import RunJournal, fingerprint
+    from .bench.journal import JournalBusy
     from .bench.report import rich_table, write_all
     from .controller_file import resolve_controller
 
@@ -231,15 +231,7 @@ def compare(tasks, controller, methods, seeds, regime, lr_factors, steps, eval_e
         ctrl = resolve_controller(controller)
     except (ValueError, TypeError) as exc:
         raise click.UsageError(str(exc)) from None
-    journal = RunJournal(Path(out) / "runs.jsonl", fingerprint(
-        optimizer=optimizer, controller=ctrl, device=device, divergence_factor=divergence_factor,
-        tell_total_steps=tell_total_steps, lropt_every=lropt_every), fresh=fresh)
-    try:
-        kept = len(journal.load())
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    if kept:
-        console.print(f"resuming: {kept} finished runs kept in {journal.path} are not run again (--fresh: run them)")
+    journal = Path(out) / "runs.jsonl"
     command = _compare_command_line(click.get_current_context().params, [t.name for t in task_objs], method_list)
     start = time.perf_counter()
     try:
@@ -248,17 +240,21 @@ def compare(tasks, controller, methods, seeds, regime, lr_factors, steps, eval_e
                                  lr_factors=lr_factors, regime=regime, tune_grid_points=tune_grid_points,
                                  tune_seeds=tune_seeds, steps=steps, eval_every=eval_every, device=device,
                                  progress=progress, threads=threads, divergence_factor=divergence_factor,
-                                 tell_total_steps=tell_total_steps, lropt_every=lropt_every, journal=journal)
+                                 tell_total_steps=tell_total_steps, lropt_every=lropt_every, journal=journal,
+                                 fresh=fresh)
+    except JournalBusy as exc:
+        raise click.UsageError(str(exc)) from None
     except KeyboardInterrupt:
-        console.print(f"stopped: the finished runs are kept in {journal.path}; the same command resumes from them")
+        console.print(f"stopped: the finished runs are kept in {journal}; the same command resumes from them")
         sys.exit(130)
     result["meta"]["controller"]["spec"] = controller
     paths = write_all(result, out, command=command)
     console.print(f"wrote {paths['json']}, {paths['markdown']}, {paths['png']}; "
                   f"TensorBoard: tensorboard --logdir {paths['tensorboard']}")
-    kept_used = result["meta"]["resumed_runs"]
+    kept = result["meta"]["kept_runs"]
     console.print(f"{result['meta']['runs']} runs in {time.perf_counter() - start:.1f} s"
-                  + (f", {kept_used} more kept from {journal.path}" if kept_used else ""))
+                  + (f"; {kept} more were kept in {journal} from an earlier start (--fresh: run them again)"
+                     if kept else ""))
     # Piped output has no terminal width to respect: give the table room rather than truncating cells.
     (console if console.is_terminal else Console(width=160)).print(rich_table(result))
 

@@ -12,7 +12,8 @@ Two regimes (``regime="defaults"``, ``"tuned"`` or ``"both"``):
 
 ``lr_factors`` put the base LR off by that factor, the robustness check. Every
 run of a (task, method) uses the same init seeds, data order and step budget.
-Identical runs (same task, method, base LR and seed) are trained once.
+Identical runs (same task, method, base LR, seed and steps) are trained once; with a ``journal`` they are
+kept on disk too, so a killed comparison resumes (:mod:`lropt.bench.journal`).
 
 The result is a plain dict (see :mod:`lropt.bench.summary` for its task
 entries); :mod:`lropt.bench.report` renders it.
@@ -35,7 +36,7 @@ from ..controller_file import resolve_controller
 from ..schedules import METHODS, OPTIMIZERS, SCHEDULES, unknown_name_error
 from ..tasks import get_task
 from ..tasks.base import Task
-from .journal import RunJournal, fingerprint
+from .journal import RunJournal, controller_digest, environment, run_key
 from .runner import LROPT, RunResult, check_method, run_method
 from .stats import median
 from .summary import summarize_all, summarize_task
@@ -127,23 +128,43 @@ class _Runner:
     ``journal`` as they finish when one is given) and reports progress."""
 
     def __init__(self, *, optimizer, controller, device, progress: Progress | None, divergence_factor: float,
-                 tell_total_steps: bool = True, lropt_every: int = 1, journal: RunJournal | None = None):
+                 tell_total_steps: bool = True, lropt_every: int = 1, journal: RunJournal | None = None,
+                 threads: int | None = None):
         self.optimizer, self.controller, self.device = optimizer, controller, device
         self.tell_total_steps, self.lropt_every = tell_total_steps, lropt_every
         self.divergence_factor = divergence_factor
         self.progress = progress or (lambda done, total, label: None)
-        self.journal = journal
-        self.cache: dict[tuple, RunResult] = journal.load() if journal is not None else {}
-        self.from_journal, self.reused = set(self.cache), set()
+        self.cache: dict[tuple, RunResult] = {}
+        self.journal, self.kept = journal, 0
+        if journal is not None:
+            self.env = environment(device=device, threads=threads)
+            self.lropt_settings = {"controller": controller_digest(controller), "tell_total_steps": tell_total_steps,
+                                   "lropt_every": lropt_every}
         self.done, self.total = 0, 0
 
     def key(self, task: Task, method: str, lr: float, seed: int, steps: int, eval_every: int) -> tuple:
         return (task.name, method, float(f"{lr:.12g}"), seed, steps, eval_every)
 
+    def _journal_key(self, task: Task, method: str, lr: float, seed: int, steps: int, eval_every: int) -> str:
+        return run_key(self.env, task=task, method=method, optimizer=self.optimizer, base_lr=lr, seed=seed,
+                       steps=steps, eval_every=eval_every, divergence_factor=self.divergence_factor,
+                       lropt_settings=self.lropt_settings)
+
+    def has(self, task: Task, method: str, lr: float, seed: int, steps: int, eval_every: int) -> bool:
+        """Whether this run is done already (this session, or kept in the journal)."""
+        if self.key(task, method, lr, seed, steps, eval_every) in self.cache:
+            return True
+        return self.journal is not None and self._journal_key(task, method, lr, seed, steps, eval_every) in \
+            self.journal
+
     def run(self, task: Task, method: str, lr: float, seed: int, steps: int, eval_every: int) -> RunResult:
         key = self.key(task, method, lr, seed, steps, eval_every)
-        if key in self.from_journal:
-            self.reused.add(key)
+        if key not in self.cache and self.journal is not None:
+            jkey = self._journal_key(task, method, lr, seed, steps, eval_every)
+            kept = self.journal.get(jkey)
+            if kept is not None:
+                self.cache[key] = kept
+                self.kept += 1
         if key not in self.cache:
             self.progress(self.done, self.total, f"{task.name} {method} lr={lr:.3g} seed={seed}")
             self.cache[key] = run_method(
@@ -153,7 +174,7 @@ class _Runner:
                 tell_total_steps=self.tell_total_steps, lropt_every=self.lropt_every,
             )
             if self.journal is not None:
-                self.journal.record(key, self.cache[key])
+                self.journal.record(jkey, self.cache[key])
             self.done += 1
             self.progress(self.done, self.total, f"{task.name} {method} lr={lr:.3g} seed={seed}")
         return self.cache[key]
@@ -192,9 +213,8 @@ def _centre_factor(lr_factors: Sequence[float]) -> float:
 
 
 def _count_final_runs(runner: _Runner, task, methods, regimes, lr_factors, seeds, lrs, steps, eval_every) -> int:
-    keys = {runner.key(task, m, lrs[r][m] * f, s, steps, eval_every) for r in regimes for f in lr_factors
-            for m in methods for s in seeds}
-    return len(keys - runner.cache.keys())
+    runs = {(m, lrs[r][m] * f, s) for r in regimes for f in lr_factors for m in methods for s in seeds}
+    return sum(not runner.has(task, m, lr, s, steps, eval_every) for m, lr, s in runs)
 
 
 def _run_task(runner: _Runner, task: Task, *, methods, regimes, lr_factors, seeds, tune_grid_points,
@@ -225,6 +245,19 @@ def _run_task(runner: _Runner, task: Task, *, methods, regimes, lr_factors, seed
                 cells[(regime, f, m)] = (lr, [runner.run(task, m, lr, s, steps, eval_every) for s in seeds])
     return {"task": task, "steps": steps, "eval_every": eval_every, "default_lr": default_lr,
             "tuning": tuning, "cells": cells}
+
+
+def _run_all(runner: _Runner, task_objs: list[Task], *, steps, eval_every, threads, **plan) -> tuple[list, float]:
+    """Every task's runs (raw), and the wall-clock they took."""
+    runner.total = _planned_runs(len(task_objs), **plan)
+    start = time.perf_counter()
+    raw = []
+    with _threads(threads):
+        _warm_up(runner, task_objs[0], plan["methods"])
+        for i, task in enumerate(task_objs):
+            later = _planned_runs(len(task_objs) - i - 1, **plan)
+            raw.append(_run_task(runner, task, steps=steps, eval_every=eval_every, later_runs=later, **plan))
+    return raw, time.perf_counter() - start
 
 
 def _planned_runs(n_tasks_left: int, methods, regimes, lr_factors, seeds, tune_grid_points, tune_seeds) -> int:
@@ -261,7 +294,7 @@ def compare(tasks: Sequence[Task | str], *, controller="default", methods: Seque
             tune_grid_points: int = 7, tune_seeds: int = 3, steps: int | None = None,
             eval_every: int | None = None, device=None, progress: Progress | None = None,
             threads: int | None = None, rel_tol: float = 0.01, divergence_factor: float = 2.0,
-            tell_total_steps: bool = True, lropt_every: int = 1, journal: RunJournal | str | Path | None = None,
+            tell_total_steps: bool = True, lropt_every: int = 1, journal: str | Path | None = None,
             fresh: bool = False) -> dict:
     """Run the comparison on ``tasks`` (Task objects or registry names) and return every result.
 
@@ -279,8 +312,8 @@ def compare(tasks: Sequence[Task | str], *, controller="default", methods: Seque
     progress feature), as in a training loop that does not pass ``total_steps``.
     ``lropt_every``: the wrapper's ``every`` (the controller runs every N steps, as users are told to
     set for large models). ``journal``: a file (:mod:`lropt.bench.journal`) that keeps every finished run,
-    so the same call after a kill runs only what is missing; ``fresh=True`` empties it first (a path
-    only; a :class:`~lropt.bench.journal.RunJournal` comes as it is).
+    so the same call after a kill runs only what is missing; ``fresh=True`` empties it first. A journal
+    another comparison is writing to raises :class:`~lropt.bench.journal.JournalBusy`.
     """
     _check_args(regime, optimizer, lr_factors, tune_grid_points, tune_seeds, steps, eval_every)
     if not divergence_factor > 1:
@@ -298,23 +331,13 @@ def compare(tasks: Sequence[Task | str], *, controller="default", methods: Seque
     lr_factors = [float(f) for f in lr_factors]
     regimes = ["defaults", "tuned"] if regime == "both" else [regime]
     ctrl = resolve_controller(controller)
-    if journal is not None and not isinstance(journal, RunJournal):
-        journal = RunJournal(journal, fingerprint(
-            optimizer=optimizer, controller=ctrl, device=device, divergence_factor=divergence_factor,
-            tell_total_steps=tell_total_steps, lropt_every=lropt_every), fresh=fresh)
-    runner = _Runner(optimizer=optimizer, controller=ctrl, device=device, progress=progress,
-                     divergence_factor=divergence_factor, tell_total_steps=tell_total_steps,
-                     lropt_every=lropt_every, journal=journal)
-    plan = dict(methods=methods, regimes=regimes, lr_factors=lr_factors, seeds=seed_list,
-                tune_grid_points=tune_grid_points, tune_seeds=tune_seeds)
-    runner.total = _planned_runs(len(task_objs), **plan)
-    start = time.perf_counter()
-    raw = []
-    with _threads(threads):
-        _warm_up(runner, task_objs[0], methods)
-        for i, task in enumerate(task_objs):
-            later = _planned_runs(len(task_objs) - i - 1, **plan)
-            raw.append(_run_task(runner, task, steps=steps, eval_every=eval_every, later_runs=later, **plan))
+    with RunJournal(journal, fresh=fresh) if journal is not None else contextlib.nullcontext() as run_journal:
+        runner = _Runner(optimizer=optimizer, controller=ctrl, device=device, progress=progress,
+                         divergence_factor=divergence_factor, tell_total_steps=tell_total_steps,
+                         lropt_every=lropt_every, journal=run_journal, threads=threads)
+        raw, wall_s = _run_all(runner, task_objs, steps=steps, eval_every=eval_every, threads=threads,
+                               methods=methods, regimes=regimes, lr_factors=lr_factors, seeds=seed_list,
+                               tune_grid_points=tune_grid_points, tune_seeds=tune_seeds)
     tasks_out = {r["task"].name: summarize_task(r, centre=_centre_factor(lr_factors), rel_tol=rel_tol) for r in raw}
     meta = {
         "lropt_version": __version__, "torch_version": torch.__version__, "python": platform.python_version(),
@@ -325,8 +348,8 @@ def compare(tasks: Sequence[Task | str], *, controller="default", methods: Seque
         "seeds": seed_list, "regime": regime, "regimes": regimes, "lr_factors": lr_factors,
         "tune_grid_points": tune_grid_points, "tune_seeds": tune_seeds, "grid_spacing_decades": GRID_SPACING,
         "rel_tol": rel_tol, "divergence_factor": divergence_factor, "tell_total_steps": tell_total_steps,
-        "lropt_every": lropt_every, "runs": runner.done, "resumed_runs": len(runner.reused),
-        "wall_s": time.perf_counter() - start,
+        "lropt_every": lropt_every, "runs": runner.done, "kept_runs": runner.kept,
+        "wall_s": wall_s,
     }
     return {"meta": meta, "tasks": tasks_out, "summary": summarize_all(tasks_out, regimes, rel_tol)}
 

@@ -1,31 +1,67 @@
 """A comparison's finished runs, written to disk as each one ends, so a killed ``lropt compare`` resumes.
 
-The file is JSON lines: a header with the journal version and the *fingerprint* (what decides a run's
-outcome besides its key: optimizer, controller weights, device, divergence rule, lropt's wrapper settings,
-lropt's version), then one line per run with its key (task, method, base LR, seed, steps, eval interval)
-and every curve. A run read back is the run that was written: resuming changes no number. A journal whose
-fingerprint differs is refused, naming the field, rather than mixed in; ``fresh=True`` starts it over.
-A line cut off by a kill is dropped.
+The journal is a cache of runs keyed by *everything that decides a run's outcome*: the task's class and
+parameters, the method (for lropt also its controller weights and wrapper settings), optimizer, base LR,
+seed, steps, evaluation interval and divergence rule, and the environment (lropt's source, the versions of
+torch and of the baseline packages, CPU threads, device). A run is reused only under the same key, so a
+resumed comparison gives the numbers a fresh one would on this checkout and machine; anything else in the
+file (other tasks, seeds, another controller, older code) is left alone and simply not used.
+
+The file holds one line per run: the key's hash, a tab, the run as JSON. Lines are appended and flushed as
+runs end; a line cut off by a kill is cut away on the next start. One comparison writes to a journal at a
+time (a lock file beside it).
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.metadata
 import json
+import os
 from pathlib import Path
 
 import torch
 
-from .._version import __version__
-from .runner import RunResult
+from .runner import LROPT, RunResult
 
-JOURNAL_VERSION = 1
+JOURNAL_FORMAT = 2
 _FIELDS = {f.name for f in dataclasses.fields(RunResult)}
+_PACKAGES = ("numpy", "schedulefree", "prodigyopt", "transformers", "datasets", "scikit-learn")
+
+
+class JournalBusy(ValueError):
+    """Another comparison is writing to this journal."""
+
+
+def _sha(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=repr).encode()).hexdigest()
+
+
+def _source_digest() -> str:
+    """lropt's own source, so a run from other code is never reused."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(str(path.relative_to(root)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def environment(*, device, threads: int | None) -> dict:
+    """What a run's outcome depends on besides its own settings."""
+    versions = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return {"format": JOURNAL_FORMAT, "lropt_source": _source_digest(), "torch": torch.__version__,
+            "packages": versions, "device": str(torch.device(device or "cpu")),
+            "threads": torch.get_num_threads() if threads is None else int(threads)}
 
 
 def controller_digest(ctrl) -> str:
-    """A short hash of a controller's config and weights ("none" without one): two files with the same
-    weights under other names resume each other's runs; retrained weights do not."""
+    """A hash of a controller's config and weights ("none" without one)."""
     if ctrl is None:
         return "none"
     h = hashlib.sha256(json.dumps(getattr(ctrl, "config", {}), sort_keys=True, default=str).encode())
@@ -35,73 +71,104 @@ def controller_digest(ctrl) -> str:
     return h.hexdigest()[:16]
 
 
-def fingerprint(*, optimizer: str, controller, device, divergence_factor: float, tell_total_steps: bool,
-                lropt_every: int) -> dict:
-    """What, beyond a run's key, decides its outcome."""
-    return {"lropt_version": __version__, "optimizer": optimizer, "controller": controller_digest(controller),
-            "device": str(device or "cpu"), "divergence_factor": repr(float(divergence_factor)),
-            "tell_total_steps": bool(tell_total_steps), "lropt_every": int(lropt_every)}
+def task_digest(task) -> str:
+    """A hash of a task's class and parameters (its description aside): the same name with another
+    ``data_seed`` or size is another task."""
+    fields = {f.name: getattr(task, f.name) for f in dataclasses.fields(task) if f.name != "description"} \
+        if dataclasses.is_dataclass(task) else dict(vars(task))
+    return _sha(type(task).__module__, type(task).__qualname__, fields)[:16]
 
 
-def _key_of(fields: list) -> tuple:
-    task, method, lr, seed, steps, eval_every = fields
-    return (str(task), str(method), float(lr), int(seed), int(steps), int(eval_every))
+def run_key(env: dict, *, task, method: str, optimizer: str, base_lr: float, seed: int, steps: int,
+            eval_every: int, divergence_factor: float, lropt_settings: dict) -> str:
+    """The hash a run is kept under. ``lropt_settings`` (controller digest, wrapper settings) count for lropt only,
+    so baseline runs are shared between comparisons of different controllers."""
+    return _sha(env, task_digest(task), method, optimizer, float(f"{base_lr:.12g}"), int(seed), int(steps),
+                int(eval_every), repr(float(divergence_factor)), lropt_settings if method == LROPT else None)
 
 
 class RunJournal:
-    """Finished runs of one comparison at ``path``: :meth:`load` what is there, :meth:`record` each new one."""
+    """Finished runs at ``path``. Use as a context manager (it holds the lock); :meth:`get` a kept run,
+    :meth:`record` a new one."""
 
-    def __init__(self, path: str | Path, fingerprint: dict, *, fresh: bool = False):
-        self.path, self.fingerprint = Path(path), dict(fingerprint)
-        if fresh and self.path.exists():
-            self.path.unlink()
+    def __init__(self, path: str | Path, *, fresh: bool = False):
+        self.path = Path(path)
+        self.fresh = fresh
+        self._offsets: dict[str, int] = {}
+        self._lock = self._out = None
+        self.damaged = 0
 
-    def load(self) -> dict[tuple, RunResult]:
-        """The runs already recorded (none for a new file); a header from another comparison is a ValueError."""
-        if not self.path.exists() or self.path.stat().st_size == 0:
-            self._write_header()
-            return {}
-        text = self.path.read_text()
-        lines = text.split("\n")
-        complete = lines[:-1]                      # the text after the last newline is a line cut off by a kill
-        if lines[-1]:
-            self.path.write_text("".join(line + "\n" for line in complete))
-        header = self._header(complete[0] if complete else "")
-        self._check(header)
-        runs = {}
-        for line in complete[1:]:
-            try:
-                entry = json.loads(line)
-                runs[_key_of(entry["key"])] = RunResult(**{k: v for k, v in entry["run"].items() if k in _FIELDS})
-            except (ValueError, KeyError, TypeError):
-                continue                           # a damaged line: that run is simply run again
-        return runs
-
-    def record(self, key: tuple, result: RunResult) -> None:
-        """Append one finished run (flushed at once: a kill after this loses nothing)."""
-        line = json.dumps({"key": list(key), "run": dataclasses.asdict(result)})
-        with self.path.open("a") as fh:
-            fh.write(line + "\n")
-            fh.flush()
-
-    def _write_header(self) -> None:
+    def __enter__(self) -> RunJournal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps({"journal": JOURNAL_VERSION, "fingerprint": self.fingerprint}) + "\n")
-
-    def _header(self, line: str) -> dict:
+        self._lock = open(self.path.with_name(self.path.name + ".lock"), "a")
         try:
-            header = json.loads(line)
-        except ValueError:
-            header = None
-        if not isinstance(header, dict) or header.get("journal") != JOURNAL_VERSION:
-            raise ValueError(f"{self.path} is not a run journal of this lropt version; pass another output "
-                             "directory, or start over (--fresh)")
-        return header
+            import fcntl
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:
+            pass
+        except OSError:
+            self._lock.close()
+            raise JournalBusy(f"another lropt compare is writing to {self.path}: wait for it, or pass another "
+                              "--out") from None
+        if self.fresh and self.path.exists():
+            self.path.unlink()
+        self._scan()
+        self._out = open(self.path, "ab")
+        return self
 
-    def _check(self, header: dict) -> None:
-        theirs = header.get("fingerprint", {})
-        for name, mine in self.fingerprint.items():
-            if theirs.get(name) != mine:
-                raise ValueError(f"{self.path} holds runs of another comparison ({name}: {theirs.get(name)!r} "
-                                 f"there, {mine!r} now); pass another output directory, or start over (--fresh)")
+    def __exit__(self, *exc) -> None:
+        for fh in (self._out, self._lock):
+            if fh is not None:
+                fh.close()
+        self._out = self._lock = None
 
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._offsets
+
+    def _scan(self) -> None:
+        """Index the kept runs by key; cut away a last line a kill left unfinished."""
+        if not self.path.exists():
+            return
+        offset, good_end = 0, 0
+        with open(self.path, "rb") as fh:
+            for raw in fh:
+                if not raw.endswith(b"\n"):
+                    break
+                key, tab, _ = raw.partition(b"\t")
+                if tab and len(key) == 64:
+                    self._offsets[key.decode()] = offset
+                else:
+                    self.damaged += 1
+                offset += len(raw)
+                good_end = offset
+        if good_end < self.path.stat().st_size:
+            os.truncate(self.path, good_end)
+
+    def get(self, key: str) -> RunResult | None:
+        """The run kept under ``key``, or ``None`` (also for a line that does not parse)."""
+        offset = self._offsets.get(key)
+        if offset is None:
+            return None
+        with open(self.path, "rb") as fh:
+            fh.seek(offset)
+            _, _, payload = fh.readline().partition(b"\t")
+        try:
+            data = json.loads(payload)
+            return RunResult(**{k: v for k, v in data.items() if k in _FIELDS})
+        except (ValueError, TypeError):
+            self.damaged += 1
+            del self._offsets[key]
+            return None
+
+    def record(self, key: str, result: RunResult) -> None:
+        """Append one finished run, flushed at once: a kill after this loses nothing."""
+        if self._out is None:
+            raise RuntimeError("RunJournal.record outside its with-block")
+        line = f"{key}\t{json.dumps(dataclasses.asdict(result))}\n".encode()
+        self._out.seek(0, os.SEEK_END)
+        self._offsets[key] = self._out.tell()
+        self._out.write(line)
+        self._out.flush()

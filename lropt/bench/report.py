@@ -49,6 +49,12 @@ def _fmt(x, spec=".4g", none="-") -> str:
     return format(x, spec)
 
 
+def _kept_note(meta: dict) -> str:
+    kept = meta.get("kept_runs", 0)
+    return (f"; {kept} more kept from an earlier start's runs.jsonl (their wall-clock is from then)"
+            if kept else "")
+
+
 def _steps(cell) -> str:
     """Median steps-to-target and how many seeds reached it; "never" when none did."""
     n = len(cell["seeds"])
@@ -245,7 +251,7 @@ def markdown(result: dict, command: str | None = None) -> str:
         + (f"; tuning grid {meta['tune_grid_points']} points {meta['grid_spacing_decades']} decades apart, "
            f"{meta['tune_seeds']} seeds" if "tuned" in meta["regimes"] else "")
         + ("; lropt not told the run length (no total_steps)" if meta.get("tell_total_steps") is False else ""),
-        f"- {meta['runs']} runs in {meta['wall_s']:.1f} s", "",
+        f"- {meta['runs']} runs in {meta['wall_s']:.1f} s" + _kept_note(meta), "",
         f"**{headline_text(result)}**", "",
     ]
     body = [_md_task(t, meta["regimes"]) for t in result["tasks"].values()]
