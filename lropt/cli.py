@@ -218,7 +218,7 @@ def compare(tasks, controller, methods, seeds, regime, lr_factors, steps, eval_e
     from .bench.compare import compare as run_compare
     from .bench.compare import resolve_methods, resolve_task
     from .progress import compare_progress
-    from .bench.journal import JournalBusy
+    from .bench.journal import JournalBusy, JournalWriteError
     from .bench.report import rich_table, write_all
     from .controller_file import resolve_controller
 
@@ -244,6 +244,9 @@ def compare(tasks, controller, methods, seeds, regime, lr_factors, steps, eval_e
                                  fresh=fresh)
     except JournalBusy as exc:
         raise click.UsageError(str(exc)) from None
+    except JournalWriteError as exc:
+        console.print(f"[red]error:[/red] {exc.strerror}; the same command resumes from them once there is room")
+        sys.exit(1)
     except KeyboardInterrupt:
         console.print(f"stopped: the finished runs are kept in {journal}; the same command resumes from them")
         sys.exit(130)

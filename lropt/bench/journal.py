@@ -33,6 +33,10 @@ class JournalBusy(ValueError):
     """Another comparison is writing to this journal."""
 
 
+class JournalWriteError(OSError):
+    """A finished run could not be written (a full disk, say); the runs before it are kept."""
+
+
 def _sha(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=repr).encode()).hexdigest()
 
@@ -168,7 +172,12 @@ class RunJournal:
         if self._out is None:
             raise RuntimeError("RunJournal.record outside its with-block")
         line = f"{key}\t{json.dumps(dataclasses.asdict(result))}\n".encode()
-        self._out.seek(0, os.SEEK_END)
-        self._offsets[key] = self._out.tell()
-        self._out.write(line)
-        self._out.flush()
+        try:
+            self._out.seek(0, os.SEEK_END)
+            offset = self._out.tell()
+            self._out.write(line)
+            self._out.flush()
+        except OSError as exc:
+            raise JournalWriteError(exc.errno, f"could not write a finished run to {self.path} ({exc.strerror or exc}); "
+                                    "the runs before it are kept there") from exc
+        self._offsets[key] = offset

@@ -167,3 +167,25 @@ def test_cli_stopped_by_ctrl_c_says_where_the_runs_are_kept(tmp_path, monkeypatc
     out = CliRunner().invoke(cli, ["compare", "--task", "quadratic-10d", "--out", str(tmp_path)])
     assert out.exit_code == 130
     assert f"the finished runs are kept in {tmp_path / 'runs.jsonl'}" in " ".join(out.output.split())
+
+
+def test_cli_a_full_disk_is_an_error_that_keeps_the_earlier_runs(tmp_path, monkeypatch):
+    import errno
+
+    from lropt.bench import journal as journal_module
+
+    real, calls = journal_module.RunJournal.record, []
+
+    def fill_up(self, key, run):
+        calls.append(key)
+        if len(calls) > 2:
+            self._out.write = lambda data: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device"))
+        real(self, key, run)
+
+    monkeypatch.setattr(journal_module.RunJournal, "record", fill_up)
+    out = CliRunner().invoke(cli, ["compare", "--task", "quadratic-10d", "--methods", "constant", "--seeds", "2",
+                                   "--steps", "10", "--out", str(tmp_path)])
+    said = " ".join(out.output.split())
+    assert out.exit_code == 1 and "No space left on device" in said and "the runs before it are kept" in said
+    with RunJournal(tmp_path / "runs.jsonl") as j:
+        assert len(j) == 2
