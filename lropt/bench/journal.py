@@ -22,10 +22,12 @@ from pathlib import Path
 
 import torch
 
+from ..tasks.cache_dir import cache_key
 from .runner import LROPT, RunResult
 
-JOURNAL_FORMAT = 2
+JOURNAL_FORMAT = 3
 _FIELDS = {f.name for f in dataclasses.fields(RunResult)}
+_KEY_LEN = len(cache_key())
 _PACKAGES = ("numpy", "schedulefree", "prodigyopt", "transformers", "datasets", "scikit-learn")
 
 
@@ -35,10 +37,6 @@ class JournalBusy(ValueError):
 
 class JournalWriteError(OSError):
     """A finished run could not be written (a full disk, say); the runs before it are kept."""
-
-
-def _sha(*parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=repr).encode()).hexdigest()
 
 
 def _source_digest() -> str:
@@ -80,15 +78,17 @@ def task_digest(task) -> str:
     ``data_seed`` or size is another task."""
     fields = {f.name: getattr(task, f.name) for f in dataclasses.fields(task) if f.name != "description"} \
         if dataclasses.is_dataclass(task) else dict(vars(task))
-    return _sha(type(task).__module__, type(task).__qualname__, fields)[:16]
+    return cache_key(cls=f"{type(task).__module__}.{type(task).__qualname__}", fields=fields)
 
 
 def run_key(env: dict, *, task, method: str, optimizer: str, base_lr: float, seed: int, steps: int,
             eval_every: int, divergence_factor: float, lropt_settings: dict) -> str:
     """The hash a run is kept under. ``lropt_settings`` (controller digest, wrapper settings) count for lropt only,
     so baseline runs are shared between comparisons of different controllers."""
-    return _sha(env, task_digest(task), method, optimizer, float(f"{base_lr:.12g}"), int(seed), int(steps),
-                int(eval_every), repr(float(divergence_factor)), lropt_settings if method == LROPT else None)
+    return cache_key(env=env, task=task_digest(task), method=method, optimizer=optimizer,
+                     base_lr=float(f"{base_lr:.12g}"), seed=int(seed), steps=int(steps), eval_every=int(eval_every),
+                     divergence_factor=repr(float(divergence_factor)),
+                     lropt=lropt_settings if method == LROPT else None)
 
 
 class RunJournal:
@@ -142,7 +142,7 @@ class RunJournal:
                 if not raw.endswith(b"\n"):
                     break
                 key, tab, _ = raw.partition(b"\t")
-                if tab and len(key) == 64:
+                if tab and len(key) == _KEY_LEN:
                     self._offsets[key.decode()] = offset
                 else:
                     self.damaged += 1

@@ -19,7 +19,7 @@ from lropt.tasks import get_task
 compare_module = sys.modules["lropt.bench.compare"]    # lropt.bench.compare is also the function's name
 KW = dict(controller="default", methods=["constant", "cosine"], seeds=2, lr_factors=(0.1, 1.0), steps=20,
           eval_every=5, threads=1)
-K1, K2, K3 = "a" * 64, "b" * 64, "c" * 64
+K1, K2, K3 = "a" * 16, "b" * 16, "c" * 16   # the length of a run key (cache_key)
 
 
 def result(seed, val_loss):
