@@ -36,6 +36,7 @@ import math
 import sys
 from pathlib import Path
 
+from lropt.bench.results_files import cell_loss
 from lropt.bench.runner import LROPT
 from lropt.bench.stats import TIE_TOL, median, median_steps, speedup, steps_to_target
 from lropt.bench.summary import HEADLINE_SET, _headline
@@ -48,14 +49,6 @@ LOSSES = {"final": "final_val_loss", "best": "best_val_loss"}
 #: Where speedups are measured: at the reference's centre LR against its own target (one per task), or in
 #: every (task, LR factor) cell against the best classic of that cell (its median best validation loss).
 SPEEDUP_AT = ("centre", "all")
-
-
-def _loss(cell: dict, key: str) -> float:
-    if key not in cell:
-        raise ValueError(f"a {cell.get('method', '?')} cell at x{cell.get('lr_factor', '?')} has no {key!r}: "
-                         "a results.json from an older lropt compare?")
-    value = cell[key]
-    return value if value is not None and math.isfinite(value) else math.inf
 
 
 def count_cells(reference: dict, candidate: dict, *, regime: str = "defaults", slack: float = 0.0,
@@ -80,7 +73,7 @@ def count_cells(reference: dict, candidate: dict, *, regime: str = "defaults", s
                 raise ValueError(f"{task} x{factor}: the reference run has none of {', '.join(HEADLINE_SET)}")
             if factor not in mine:
                 raise ValueError(f"{task} x{factor}: the candidate run has no lropt cell")
-        merged = [{**c, "final_val_loss": _loss(c, LOSSES[loss])} for c in [*classics, *(mine[f] for f in factors)]]
+        merged = [{**c, "final_val_loss": cell_loss(c, LOSSES[loss])} for c in [*classics, *(mine[f] for f in factors)]]
         for h in _headline(merged, [regime], factors, TIE_TOL):
             rows.append({"task": task, "lr_factor": h["lr_factor"], "lropt": h["lropt"],
                          "best_method": h["best_classic_method"], "best": h["best_classic"],
@@ -101,8 +94,8 @@ def targets(task: str, ref: dict, speedup_at: str, regime: str) -> list[dict]:
         classics = [c for c in _classics(ref, regime) if c["lr_factor"] == factor]
         if not classics:
             continue
-        best = min(classics, key=lambda c: (_loss(c, "best_val_loss"), c["method"]))
-        if not math.isfinite(_loss(best, "best_val_loss")):
+        best = min(classics, key=lambda c: (cell_loss(c, "best_val_loss"), c["method"]))
+        if not math.isfinite(cell_loss(best, "best_val_loss")):
             continue
         if not best.get("runs"):
             raise ValueError(f"{task} x{factor}: speedups in every cell need the per-run curves of the "

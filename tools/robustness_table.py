@@ -34,7 +34,7 @@ import sys
 from pathlib import Path
 
 from lropt.bench.report import jsonable
-from lropt.bench.results_files import SAME_META, merge_tasks
+from lropt.bench.results_files import SAME_META, cell_loss, merge_tasks
 from lropt.bench.runner import LROPT
 from lropt.bench.stats import median
 
@@ -42,8 +42,7 @@ REGIME = "tuned"
 
 
 def _final(cell: dict) -> float:
-    value = cell["final_val_loss"]
-    return value if value is not None and math.isfinite(value) else math.inf
+    return cell_loss(cell, "final_val_loss")
 
 
 def _ratio(a: float, b: float) -> float | None:

@@ -1,6 +1,7 @@
 """Several ``lropt compare`` results files read as one: the tools that count across runs start here."""
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 #: What must agree across the files for their tasks to be judged alike.
@@ -35,3 +36,13 @@ def merge_tasks(runs: list[tuple[str, dict]], *, regimes: Iterable[str], same: I
                 raise ValueError(f"task {task!r} is in more than one results file (again in {name})")
             tasks[task] = entry
     return tasks
+
+
+def cell_loss(cell: dict, key: str) -> float:
+    """A cell's median loss ``key`` (``final_val_loss``, ``best_val_loss``), infinite where its median run
+    diverged (``null`` in results.json); a file without the key is named."""
+    if key not in cell:
+        raise ValueError(f"a {cell.get('method', '?')} cell at x{cell.get('lr_factor', '?')} has no {key!r}: "
+                         "a results.json from an older lropt compare?")
+    value = cell[key]
+    return value if value is not None and math.isfinite(value) else math.inf
