@@ -258,6 +258,9 @@ def compare(tasks, controller, methods, seeds, regime, lr_factors, steps, eval_e
     console.print(f"{result['meta']['runs']} runs in {time.perf_counter() - start:.1f} s"
                   + (f"; {kept} more were kept in {journal} from an earlier start (--fresh: run them again)"
                      if kept else ""))
+    if result["meta"]["damaged_journal_lines"]:
+        console.print(f"[yellow]note:[/yellow] {result['meta']['damaged_journal_lines']} damaged lines in {journal} "
+                      "were skipped (a run they held was run again)")
     # Piped output has no terminal width to respect: give the table room rather than truncating cells.
     (console if console.is_terminal else Console(width=160)).print(rich_table(result))
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import importlib.util
 import math
 import platform
@@ -141,6 +142,7 @@ class _Runner:
             self.lropt_settings = {"controller": controller_digest(controller), "tell_total_steps": tell_total_steps,
                                    "lropt_every": lropt_every}
         self.done, self.total = 0, 0
+        self.before_first_run = None   # called once, just before the first run that is not kept
 
     def key(self, task: Task, method: str, lr: float, seed: int, steps: int, eval_every: int) -> tuple:
         return (task.name, method, float(f"{lr:.12g}"), seed, steps, eval_every)
@@ -166,6 +168,9 @@ class _Runner:
                 self.cache[key] = kept
                 self.kept += 1
         if key not in self.cache:
+            if self.before_first_run is not None:
+                first, self.before_first_run = self.before_first_run, None
+                first()
             self.progress(self.done, self.total, f"{task.name} {method} lr={lr:.3g} seed={seed}")
             self.cache[key] = run_method(
                 task, method, base_lr=lr, steps=steps, seed=seed, optimizer=self.optimizer,
@@ -201,7 +206,8 @@ def _tune(runner: _Runner, task: Task, method: str, default_lr: float, grid_poin
 
 
 def _warm_up(runner: _Runner, task: Task, methods: Sequence[str]) -> None:
-    """Two untimed steps of every method, so one-off costs (lazy imports, first kernels) skew no run's wall-clock."""
+    """Two untimed steps of every method, so one-off costs (lazy imports, first kernels) skew no run's wall-clock.
+    Run before the first run that is not kept (none when every run is kept)."""
     for m in methods:
         run_method(task, m, base_lr=task.base_lr(runner.optimizer), steps=2, seed=0, optimizer=runner.optimizer,
                    controller=runner.controller if m == LROPT else None, eval_every=2, device=runner.device)
@@ -253,7 +259,7 @@ def _run_all(runner: _Runner, task_objs: list[Task], *, steps, eval_every, threa
     start = time.perf_counter()
     raw = []
     with _threads(threads):
-        _warm_up(runner, task_objs[0], plan["methods"])
+        runner.before_first_run = functools.partial(_warm_up, runner, task_objs[0], plan["methods"])
         for i, task in enumerate(task_objs):
             later = _planned_runs(len(task_objs) - i - 1, **plan)
             raw.append(_run_task(runner, task, steps=steps, eval_every=eval_every, later_runs=later, **plan))
@@ -349,6 +355,7 @@ def compare(tasks: Sequence[Task | str], *, controller="default", methods: Seque
         "tune_grid_points": tune_grid_points, "tune_seeds": tune_seeds, "grid_spacing_decades": GRID_SPACING,
         "rel_tol": rel_tol, "divergence_factor": divergence_factor, "tell_total_steps": tell_total_steps,
         "lropt_every": lropt_every, "runs": runner.done, "kept_runs": runner.kept,
+        "damaged_journal_lines": run_journal.damaged if run_journal is not None else 0,
         "wall_s": wall_s,
     }
     return {"meta": meta, "tasks": tasks_out, "summary": summarize_all(tasks_out, regimes, rel_tol)}

@@ -49,6 +49,14 @@ def _source_digest() -> str:
     return h.hexdigest()[:16]
 
 
+def _device_name(device) -> str:
+    """``"cuda"`` and ``"cuda:0"`` (when 0 is the current GPU) are one device, so they key alike."""
+    d = torch.device(device or "cpu")
+    if d.type == "cuda" and d.index is None and torch.cuda.is_available():
+        d = torch.device("cuda", torch.cuda.current_device())
+    return str(d)
+
+
 def environment(*, device, threads: int | None) -> dict:
     """What a run's outcome depends on besides its own settings."""
     versions = {}
@@ -58,7 +66,7 @@ def environment(*, device, threads: int | None) -> dict:
         except importlib.metadata.PackageNotFoundError:
             versions[name] = None
     return {"format": JOURNAL_FORMAT, "lropt_source": _source_digest(), "torch": torch.__version__,
-            "packages": versions, "device": str(torch.device(device or "cpu")),
+            "packages": versions, "device": _device_name(device),
             "threads": torch.get_num_threads() if threads is None else int(threads)}
 
 

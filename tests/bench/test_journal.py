@@ -151,6 +151,34 @@ def test_cli_resumes_from_out_and_fresh_runs_everything(tmp_path):
     assert fresh.exit_code == 0 and "4 runs in" in fresh.output and "kept" not in fresh.output
 
 
+def test_when_every_run_is_kept_nothing_trains_and_damaged_lines_are_reported(tmp_path, monkeypatch):
+    args = ["compare", "--task", "quadratic-10d", "--methods", "constant", "--seeds", "2", "--steps", "20",
+            "--lr-factors", "1", "--out", str(tmp_path)]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    with open(tmp_path / "runs.jsonl", "a") as fh:
+        fh.write("not a run\n")
+    calls = []
+    real = compare_module.run_method
+    monkeypatch.setattr(compare_module, "run_method", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 0, again.output
+    assert calls == []                                   # not even the untimed warm-up
+    assert "1 damaged lines in" in " ".join(again.output.split())
+    assert json.loads((tmp_path / "results.json").read_text())["meta"]["damaged_journal_lines"] == 1
+
+
+def test_cuda_and_the_current_cuda_device_key_alike(monkeypatch):
+    import torch
+
+    from lropt.bench import journal as journal_module
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    name = journal_module._device_name
+    assert name("cuda") == name("cuda:0") == name(torch.device("cuda")) == "cuda:0"
+    assert name("cuda:1") == "cuda:1" and name(None) == name("cpu") == "cpu"
+
+
 def test_cli_refuses_a_journal_another_compare_is_writing(tmp_path):
     with RunJournal(tmp_path / "runs.jsonl"):
         code = ("from lropt.cli import cli; cli(['compare', '--task', 'quadratic-10d', '--methods', 'constant', "
