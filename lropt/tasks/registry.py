@@ -93,6 +93,15 @@ ENTRIES: dict[str, Entry] = {
     "foodreviews-textcnn": Entry(
         "foodreviews-textcnn", "offline", "offline.reviews_small:foodreviews_textcnn", rows=5000, params=518_530
     ),
+    "foodreviews-gru": Entry(
+        "foodreviews-gru", "offline", "offline.reviews_small:foodreviews_gru", rows=5000, params=493_890
+    ),
+    "foodreviews-chargru": Entry(
+        "foodreviews-chargru", "offline", "offline.reviews_chars:foodreviews_chargru", rows=5000, params=76_537
+    ),
+    "elecdemand-cnn1d": Entry(
+        "elecdemand-cnn1d", "offline", "offline.elecdemand:elecdemand_cnn1d", rows=17_520, params=17_148
+    ),
     "foodreviews-minilm": Entry(
         "foodreviews-minilm", "offline", "offline.reviews_minilm:foodreviews_minilm", rows=5000, params=22_713_986
     ),

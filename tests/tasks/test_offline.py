@@ -127,7 +127,7 @@ def test_titanic_is_one_hot():
     assert x.shape[1] == 7
 
 
-@pytest.mark.parametrize("name", ["foodreviews-bow", "foodreviews-textcnn"])
+@pytest.mark.parametrize("name", ["foodreviews-bow", "foodreviews-textcnn", "foodreviews-gru"])
 def test_small_review_models_train(name, train_steps):
     task = get_task(name, batch_size=16)
     losses = train_steps(task, 12)

